@@ -1,0 +1,10 @@
+/**
+ * Wiring only: global options, then every function of every module.
+ */
+import { setGlobalOptions } from "firebase-functions/v2";
+import { params } from "./platform/config";
+
+setGlobalOptions({ region: params.region, maxInstances: 10 });
+
+export { health } from "./health";
+export { whoami } from "./auth";

@@ -1,0 +1,177 @@
+/**
+ * The callable wrappers. Every callable in the product is made by `callable()` (no tenant) or
+ * `tenantCallable()` (acts in the caller's active tenant), which compose, once:
+ * invocation context → authentication → tenant → permission/MFA → input validation →
+ * idempotency → handler → error mapping.
+ *
+ * A handler receives parsed input and, for tenant callables, a `db` that can only address the
+ * caller's tenant. It throws `AppError`s; anything else reaches the client as a bare `internal`.
+ */
+import type { Transaction } from "firebase-admin/firestore";
+import { onCall, type CallableOptions, type CallableRequest } from "firebase-functions/v2/https";
+import type { z } from "zod";
+import { withInvocation } from "./context";
+import { toHttpsError } from "./errors";
+import { runIdempotent, splitIdempotencyKey } from "./idempotency-port";
+import { describeError, log } from "./logger";
+import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
+import { withSpec, type FunctionSpec, type IdempotencyMode } from "./spec";
+import { traceInvocation } from "./tracing-port";
+import { parseInput } from "./validation";
+import type { PermissionRequirement } from "../rbac/effective";
+import type { Permission } from "../rbac/permissions";
+
+/** Hooks that run inside a handler's transaction just before it commits (idempotency uses it). */
+export type TransactionHook = (tx: Transaction, result: unknown) => void | Promise<void>;
+
+export interface BaseContext<I> {
+  data: I;
+  principal?: Principal;
+  rawRequest: CallableRequest["rawRequest"];
+}
+
+export interface AuthedContext<I> extends BaseContext<I> {
+  principal: Principal;
+  uid: string;
+}
+
+export interface TenantContext<I> extends AuthedContext<I>, TenantAdmission {
+  /** True when the caller holds `requirement`. */
+  can(requirement: PermissionRequirement): boolean;
+  /** Throws `permission-denied` unless the caller holds `requirement` (finer checks in handlers). */
+  require(requirement: PermissionRequirement): void;
+  /**
+   * Runs a transaction on the tenant's data. When the call is idempotent the completion record
+   * is written inside this same transaction, so the effect and its record never disagree.
+   */
+  runTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
+}
+
+interface CommonSpec<S extends z.ZodType> {
+  name: string;
+  description: string;
+  input: S;
+  output?: z.ZodType;
+  idempotent?: IdempotencyMode;
+  requireMfa?: boolean;
+  sensitive?: boolean;
+  platformAdmin?: boolean;
+  /** Passed through to `onCall` (secrets, memory, timeoutSeconds…). */
+  options?: CallableOptions;
+}
+
+export interface CallableSpec<S extends z.ZodType> extends CommonSpec<S> {
+  auth?: "none" | "optional" | "required";
+}
+
+export interface TenantCallableSpec<S extends z.ZodType> extends CommonSpec<S> {
+  permission?: PermissionRequirement;
+}
+
+function principalOf(request: CallableRequest): Principal | undefined {
+  if (!request.auth) return undefined;
+  const header = request.rawRequest?.headers?.authorization;
+  const rawToken = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : undefined;
+  return { uid: request.auth.uid, token: request.auth.token, rawToken };
+}
+
+async function execute<I, R>(
+  spec: FunctionSpec,
+  request: CallableRequest,
+  handler: (ctx: TenantContext<I>) => Promise<R>,
+): Promise<R> {
+  const principal = principalOf(request);
+  const admission = await admit(spec, principal);
+  const { key, rest } = splitIdempotencyKey(spec, request.data);
+  const data = parseInput(spec.input as z.ZodType<I>, rest);
+  const hooks: TransactionHook[] = [];
+  const tenant = admission.tenant;
+  const ctx = {
+    data,
+    principal,
+    uid: principal?.uid,
+    rawRequest: request.rawRequest,
+    ...tenant,
+    can: (req: PermissionRequirement) => {
+      try {
+        requirePermission(tenant?.permissions ?? new Set<Permission>(), req);
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    require: (req: PermissionRequirement) =>
+      requirePermission(tenant?.permissions ?? new Set<Permission>(), req, principal?.uid, tenant?.tenant.id),
+    runTransaction: <T>(fn: (tx: Transaction) => Promise<T>) => {
+      if (!tenant) throw new Error("runTransaction needs a tenant context");
+      return tenant.db.runTransaction(async (tx) => {
+        const result = await fn(tx);
+        for (const hook of hooks) await hook(tx, result);
+        return result;
+      });
+    },
+  } as unknown as TenantContext<I>;
+  return runIdempotent({ spec, key, input: data, tenantId: tenant?.tenant.id, principal: principal?.uid, hooks }, () =>
+    handler(ctx),
+  );
+}
+
+function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx: TenantContext<I>) => Promise<R>) {
+  const run = (request: CallableRequest): Promise<R> =>
+    withInvocation({ fn: spec.name }, () =>
+      traceInvocation(spec, request.rawRequest?.headers, async () => {
+        try {
+          return await execute(spec, request, handler);
+        } catch (error) {
+          const httpsError = toHttpsError(error);
+          if (httpsError.code === "internal") log.error("unhandled error", describeError(error));
+          throw httpsError;
+        }
+      }),
+    );
+  const fn = onCall({ ...options }, run);
+  return withSpec(Object.assign(fn, { run }), spec);
+}
+
+/** A callable that does not act inside a tenant (e.g. createTenant, health-like calls). */
+export function callable<S extends z.ZodType, R>(
+  spec: CallableSpec<S>,
+  handler: (ctx: AuthedContext<z.output<S>>) => Promise<R>,
+) {
+  const full: FunctionSpec = {
+    kind: "callable",
+    name: spec.name,
+    description: spec.description,
+    input: spec.input,
+    output: spec.output,
+    auth: spec.auth ?? "required",
+    tenant: false,
+    idempotent: spec.idempotent,
+    requireMfa: spec.requireMfa,
+    sensitive: spec.sensitive,
+    platformAdmin: spec.platformAdmin,
+  };
+  return build<z.output<S>, R>(full, spec.options ?? {}, handler as (ctx: TenantContext<z.output<S>>) => Promise<R>);
+}
+
+/** A callable that acts in the caller's active tenant, with a tenant-scoped `db`. */
+export function tenantCallable<S extends z.ZodType, R>(
+  spec: TenantCallableSpec<S>,
+  handler: (ctx: TenantContext<z.output<S>>) => Promise<R>,
+) {
+  const full: FunctionSpec = {
+    kind: "callable",
+    name: spec.name,
+    description: spec.description,
+    input: spec.input,
+    output: spec.output,
+    auth: "required",
+    tenant: true,
+    permission: spec.permission,
+    idempotent: spec.idempotent,
+    requireMfa: spec.requireMfa,
+    sensitive: spec.sensitive,
+    platformAdmin: spec.platformAdmin,
+  };
+  return build<z.output<S>, R>(full, spec.options ?? {}, handler);
+}

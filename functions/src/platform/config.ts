@@ -1,0 +1,265 @@
+/**
+ * Every deploy-time parameter and secret of the product, in one place.
+ *
+ * Params are read with `.value()` inside handlers only (never at module scope: the values are
+ * not known while the CLI loads the code to discover functions). The `setting()` helpers below
+ * validate each value against its documented range the first time a handler reads it, so a bad
+ * deployment fails loudly on its first request instead of misbehaving quietly.
+ *
+ * This is the only module that reads the environment.
+ */
+import {
+  defineBoolean,
+  defineInt,
+  defineList,
+  defineSecret,
+  defineString,
+  type BooleanParam,
+  type IntParam,
+  type ListParam,
+  type StringParam,
+} from "firebase-functions/params";
+import { ConfigError } from "./errors";
+
+const DAY = 86_400;
+
+/** An integer parameter with its documented, enforced range. */
+export interface IntSetting {
+  readonly param: IntParam;
+  readonly min: number;
+  readonly max: number;
+}
+
+function intSetting(name: string, description: string, defaultValue: number, min: number, max: number): IntSetting {
+  return {
+    param: defineInt(name, { default: defaultValue, description: `${description} (${min}–${max})` }),
+    min,
+    max,
+  };
+}
+
+/** Reads an integer setting, enforcing its range. */
+export function intValue(setting: IntSetting): number {
+  const value = setting.param.value();
+  if (!Number.isInteger(value) || value < setting.min || value > setting.max) {
+    throw new ConfigError(
+      `${setting.param.name} must be an integer in [${setting.min}, ${setting.max}], got ${String(value)}`,
+    );
+  }
+  return value;
+}
+
+/** Reads a string param that must match a fixed set of choices. */
+export function choiceValue<T extends string>(param: StringParam, choices: readonly T[]): T {
+  const value = param.value() as T;
+  if (!choices.includes(value)) {
+    throw new ConfigError(`${param.name} must be one of ${choices.join(", ")}, got ${value}`);
+  }
+  return value;
+}
+
+export const params = {
+  // platform
+  productName: defineString("PRODUCT_NAME", {
+    default: "SaaS Core",
+    description: "Product name shown to users, e.g. as the TOTP issuer",
+  }),
+  region: defineString("FUNCTIONS_REGION", {
+    default: "us-central1",
+    description: "Region every function and task queue is deployed to",
+  }),
+
+  // tenancy
+  tenantCacheTtlSeconds: intSetting(
+    "TENANT_CACHE_TTL_SECONDS",
+    "How long an instance may serve a cached tenant or membership; the bound on staleness",
+    30,
+    1,
+    600,
+  ),
+  tenantCacheMaxEntries: intSetting(
+    "TENANT_CACHE_MAX_ENTRIES",
+    "Maximum tenants and memberships cached per instance",
+    1000,
+    10,
+    100_000,
+  ),
+
+  // idempotency
+  idempotencyTtlSeconds: intSetting(
+    "IDEMPOTENCY_TTL_SECONDS",
+    "How long a completed idempotency record is replayed",
+    DAY,
+    60,
+    30 * DAY,
+  ),
+  idempotencyLockSeconds: intSetting(
+    "IDEMPOTENCY_LOCK_SECONDS",
+    "Lease on a running idempotency key; after it a retry may take over",
+    60,
+    1,
+    3600,
+  ),
+  idempotencyCacheServerErrors: defineBoolean("IDEMPOTENCY_CACHE_SERVER_ERRORS", {
+    default: false,
+    description: "Store and replay server errors instead of releasing the key",
+  }),
+  idempotencyMaxResponseBytes: intSetting(
+    "IDEMPOTENCY_MAX_RESPONSE_BYTES",
+    "Largest response stored inline in an idempotency record",
+    256 * 1024,
+    1024,
+    900 * 1024,
+  ),
+
+  // sessions and MFA
+  sessionAbsoluteTtlSeconds: intSetting(
+    "SESSION_ABSOLUTE_TTL_SECONDS",
+    "Absolute lifetime of a refresh-token family, fixed at creation",
+    30 * DAY,
+    3600,
+    365 * DAY,
+  ),
+  sessionIdleTtlSeconds: intSetting(
+    "SESSION_IDLE_TTL_SECONDS",
+    "A session unused for this long expires",
+    7 * DAY,
+    300,
+    90 * DAY,
+  ),
+  sessionReuseGraceSeconds: intSetting(
+    "SESSION_REUSE_GRACE_SECONDS",
+    "Window in which the previous refresh token returns the already-issued successor",
+    10,
+    0,
+    120,
+  ),
+  sessionStatusCacheSeconds: intSetting(
+    "SESSION_STATUS_CACHE_SECONDS",
+    "How long an instance trusts a cached 'session active' answer for sensitive functions",
+    5,
+    0,
+    60,
+  ),
+  mfaMaxFailedAttempts: intSetting(
+    "MFA_MAX_FAILED_ATTEMPTS",
+    "Failed TOTP attempts allowed per window before lockout",
+    5,
+    1,
+    100,
+  ),
+  mfaLockoutWindowSeconds: intSetting(
+    "MFA_LOCKOUT_WINDOW_SECONDS",
+    "Window for counting failed TOTP attempts, and the lockout length",
+    900,
+    60,
+    DAY,
+  ),
+
+  // webhooks
+  webhookToleranceSeconds: intSetting(
+    "WEBHOOK_TOLERANCE_SECONDS",
+    "Accepted age of an inbound webhook signature timestamp",
+    300,
+    30,
+    3600,
+  ),
+  inboundEventRetentionDays: intSetting(
+    "INBOUND_EVENT_RETENTION_DAYS",
+    "How long inbound event ids are kept for de-duplication (beyond the provider's retry window)",
+    4,
+    4,
+    90,
+  ),
+  webhookMaxAttempts: intSetting(
+    "WEBHOOK_MAX_ATTEMPTS",
+    "Attempts of an inbound event or outbound delivery before it is dead-lettered",
+    8,
+    1,
+    100,
+  ),
+  webhookDeliveryTimeoutSeconds: intSetting(
+    "WEBHOOK_DELIVERY_TIMEOUT_SECONDS",
+    "Timeout of one outbound webhook HTTP call",
+    15,
+    1,
+    60,
+  ),
+  webhookDisableAfterFailingDays: intSetting(
+    "WEBHOOK_DISABLE_AFTER_FAILING_DAYS",
+    "An endpoint failing continuously for this long is disabled",
+    5,
+    1,
+    30,
+  ),
+  webhookAllowHttp: defineBoolean("WEBHOOK_ALLOW_HTTP", {
+    default: false,
+    description: "Allow http:// and loopback endpoints (local emulator only, never in production)",
+  }),
+  deadLetterTopic: defineString("DEAD_LETTER_TOPIC", {
+    default: "dead-letters",
+    description: "Pub/Sub topic notified when an event or delivery is dead-lettered",
+  }),
+
+  // storage
+  storageBucket: defineString("STORAGE_BUCKET", {
+    default: "",
+    description: "Bucket for tenant objects; empty means the project's default bucket",
+  }),
+  storageUrlExpirySeconds: intSetting(
+    "STORAGE_URL_EXPIRY_SECONDS",
+    "Lifetime of signed upload and download URLs",
+    900,
+    60,
+    7 * DAY,
+  ),
+  storageMaxUploadBytes: intSetting(
+    "STORAGE_MAX_UPLOAD_BYTES",
+    "Largest object a signed upload URL accepts",
+    10 * 1024 * 1024,
+    1,
+    5 * 1024 * 1024 * 1024,
+  ),
+  storageAllowedContentTypes: defineList("STORAGE_ALLOWED_CONTENT_TYPES", {
+    default: ["image/png", "image/jpeg", "image/webp", "application/pdf", "text/csv"],
+    description: "Content types a signed upload URL may be issued for",
+  }) as ListParam,
+
+  // observability
+  traceExporter: defineString("TRACE_EXPORTER", {
+    default: "none",
+    description: "Where spans go: none | console | otlp | cloud-trace",
+  }),
+  traceSamplePercent: intSetting("TRACE_SAMPLE_PERCENT", "Percentage of root traces sampled", 10, 0, 100),
+} as const;
+
+export const secrets = {
+  /** 32-byte key (base64) that encrypts TOTP seeds and webhook endpoint secrets at rest. */
+  dataEncryptionKey: defineSecret("DATA_ENCRYPTION_KEY"),
+  /** The payment provider's webhook signing secret(s), comma-separated during rotation. */
+  paymentWebhookSecret: defineSecret("PAYMENT_WEBHOOK_SECRET"),
+  /** Bearer token for the metrics endpoint and health details. */
+  operatorToken: defineSecret("OPERATOR_TOKEN"),
+} as const;
+
+/** Environment facts that are not deploy parameters: emulator detection and the project id. */
+export const runtime = {
+  /** True when running under the Emulator Suite or tests. */
+  isEmulator(): boolean {
+    return process.env.FUNCTIONS_EMULATOR === "true" || Boolean(process.env.FIRESTORE_EMULATOR_HOST);
+  },
+  projectId(): string {
+    return process.env.GCLOUD_PROJECT ?? process.env.GOOGLE_CLOUD_PROJECT ?? process.env.FIREBASE_PROJECT ?? "";
+  },
+  firestoreEmulatorHost(): string | undefined {
+    return process.env.FIRESTORE_EMULATOR_HOST;
+  },
+  authEmulatorHost(): string | undefined {
+    return process.env.FIREBASE_AUTH_EMULATOR_HOST;
+  },
+  tasksEmulatorHost(): string | undefined {
+    return process.env.CLOUD_TASKS_EMULATOR_HOST;
+  },
+};
+
+export type { BooleanParam, StringParam };

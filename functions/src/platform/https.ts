@@ -1,0 +1,184 @@
+/**
+ * The HTTPS-endpoint wrapper: the same admission pipeline as callables, for plain HTTP clients
+ * (payment providers, operators, curl). Handlers return an `HttpResult` instead of writing to
+ * the response, so results can be stored and replayed byte for byte (Idempotency-Key).
+ *
+ * Errors are answered as RFC 9457 problem+json: `{type, title, status, detail, code, …}`.
+ */
+import type { Request } from "firebase-functions/v2/https";
+import { onRequest, type HttpsOptions } from "firebase-functions/v2/https";
+import type { Response } from "express";
+import type { z } from "zod";
+import { adminAuth } from "./admin";
+import { withInvocation } from "./context";
+import { AppError, invalidArgument, toHttpsError, unauthenticated } from "./errors";
+import { checkIdempotencyKey, runIdempotent } from "./idempotency-port";
+import type { TransactionHook } from "./callable";
+import { describeError, log } from "./logger";
+import { admit, type Principal, type TenantAdmission } from "./pipeline";
+import { withSpec, type FunctionSpec, type IdempotencyMode } from "./spec";
+import { traceInvocation } from "./tracing-port";
+import { parseInput } from "./validation";
+import type { PermissionRequirement } from "../rbac/effective";
+
+export interface HttpResult {
+  status: number;
+  /** JSON-serialisable body; omit for an empty response. */
+  body?: unknown;
+  /** Plain-text body (e.g. Prometheus exposition); wins over `body`. */
+  text?: string;
+  contentType?: string;
+  headers?: Record<string, string>;
+}
+
+export interface HttpsContext<I> {
+  req: Request;
+  data: I;
+  principal?: Principal;
+  uid?: string;
+  tenant?: TenantAdmission["tenant"];
+  member?: TenantAdmission["member"];
+  permissions?: TenantAdmission["permissions"];
+  db?: TenantAdmission["db"];
+  hooks: TransactionHook[];
+}
+
+export interface HttpsSpec<S extends z.ZodType> {
+  name: string;
+  description: string;
+  methods: readonly ("GET" | "POST" | "PUT" | "PATCH" | "DELETE")[];
+  /** Schema of the JSON body (POST/PUT/PATCH) or of the query string (GET/DELETE). */
+  input: S;
+  auth?: "none" | "optional" | "required";
+  /** Acts in the caller's active tenant (from the ID token's claims). */
+  tenant?: boolean;
+  permission?: PermissionRequirement;
+  idempotent?: IdempotencyMode;
+  requireMfa?: boolean;
+  sensitive?: boolean;
+  platformAdmin?: boolean;
+  options?: HttpsOptions;
+}
+
+const PROBLEM_TYPE = "https://saas-core.dev/problems/";
+
+async function principalOf(req: Request, required: boolean): Promise<Principal | undefined> {
+  const header = req.headers.authorization;
+  if (typeof header !== "string" || !header.startsWith("Bearer ")) {
+    if (required) throw unauthenticated();
+    return undefined;
+  }
+  const rawToken = header.slice(7);
+  try {
+    const token = await adminAuth().verifyIdToken(rawToken);
+    return { uid: token.uid, token, rawToken };
+  } catch {
+    throw unauthenticated("The ID token is invalid or expired.");
+  }
+}
+
+function send(res: Response, result: HttpResult): void {
+  for (const [name, value] of Object.entries(result.headers ?? {})) res.setHeader(name, value);
+  res.status(result.status);
+  if (result.text !== undefined) {
+    res.type(result.contentType ?? "text/plain").send(result.text);
+  } else if (result.body === undefined) {
+    res.end();
+  } else {
+    res.type(result.contentType ?? "application/json").send(JSON.stringify(result.body));
+  }
+}
+
+/** Maps an error to a problem+json result; unknown errors become a generic 500. */
+export function problem(error: unknown): HttpResult {
+  const httpsError = toHttpsError(error);
+  const details = (error instanceof AppError ? error.details : {}) as Record<string, unknown>;
+  const status = typeof details.httpStatus === "number" ? details.httpStatus : httpsError.httpErrorCode.status;
+  const headers: Record<string, string> = {};
+  if (typeof details.retryAfterSeconds === "number")
+    headers["Retry-After"] = String(Math.ceil(details.retryAfterSeconds));
+  const { httpStatus: _omit, ...rest } = details;
+  return {
+    status,
+    contentType: "application/problem+json",
+    headers,
+    body: {
+      type: `${PROBLEM_TYPE}${httpsError.code}`,
+      title: httpsError.code,
+      status,
+      detail: httpsError.message,
+      code: httpsError.code,
+      ...rest,
+    },
+  };
+}
+
+function readInput(req: Request): unknown {
+  if (req.method === "GET" || req.method === "DELETE") return { ...req.query };
+  // The functions framework has already parsed JSON bodies; anything else is refused.
+  const type = req.headers["content-type"] ?? "";
+  if (req.rawBody && req.rawBody.length > 0 && !String(type).includes("application/json")) {
+    throw invalidArgument("Send a JSON body with Content-Type: application/json");
+  }
+  return req.body ?? {};
+}
+
+/** Creates an HTTPS function from a spec and a handler returning an `HttpResult`. */
+export function httpsEndpoint<S extends z.ZodType>(
+  spec: HttpsSpec<S>,
+  handler: (ctx: HttpsContext<z.output<S>>) => Promise<HttpResult>,
+) {
+  const full: FunctionSpec = {
+    kind: "https",
+    name: spec.name,
+    description: spec.description,
+    input: spec.input,
+    auth: spec.auth ?? (spec.tenant ? "required" : "none"),
+    tenant: spec.tenant ?? false,
+    permission: spec.permission,
+    idempotent: spec.idempotent,
+    requireMfa: spec.requireMfa,
+    sensitive: spec.sensitive,
+    platformAdmin: spec.platformAdmin,
+    methods: spec.methods,
+  };
+
+  const handle = async (req: Request): Promise<HttpResult> => {
+    if (!spec.methods.includes(req.method as never)) {
+      return {
+        ...problem(new AppError("invalid-argument", `Method ${req.method} not allowed`, { httpStatus: 405 })),
+        headers: { Allow: spec.methods.join(", ") },
+      };
+    }
+    const principal = await principalOf(req, full.auth === "required");
+    const admission = await admit(full, principal);
+    const rawKey = req.headers["idempotency-key"];
+    const key =
+      spec.idempotent && rawKey !== undefined
+        ? checkIdempotencyKey(Array.isArray(rawKey) ? rawKey[0] : rawKey)
+        : undefined;
+    const data = parseInput(spec.input, readInput(req)) as z.output<S>;
+    const hooks: TransactionHook[] = [];
+    const ctx: HttpsContext<z.output<S>> = { req, data, principal, uid: principal?.uid, ...admission.tenant, hooks };
+    return runIdempotent(
+      { spec: full, key, input: data, tenantId: admission.tenant?.tenant.id, principal: principal?.uid, hooks },
+      () => handler(ctx),
+    );
+  };
+
+  const run = (req: Request): Promise<HttpResult> =>
+    withInvocation({ fn: spec.name }, () =>
+      traceInvocation(full, req.headers, async () => {
+        try {
+          return await handle(req);
+        } catch (error) {
+          const result = problem(error);
+          if (result.status >= 500) log.error("unhandled error", describeError(error));
+          return result;
+        }
+      }),
+    );
+
+  const fn = onRequest({ ...(spec.options ?? {}) }, async (req, res) => send(res, await run(req)));
+  return withSpec(Object.assign(fn, { run }), full);
+}

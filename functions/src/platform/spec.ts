@@ -1,0 +1,50 @@
+/**
+ * Declarative descriptions of the product's functions. The wrappers attach a `FunctionSpec` to
+ * every function they create, so tests (isolation, hostile input) and the API reference
+ * generator can enumerate what is exported without a hand-kept list.
+ */
+import type { z } from "zod";
+import type { PermissionRequirement } from "../rbac/effective";
+
+export type FunctionKind = "callable" | "https" | "task";
+
+/** Idempotency: `"required"` rejects calls without a key; `true`/`"optional"` honours one when given. */
+export type IdempotencyMode = boolean | "optional" | "required";
+
+export interface FunctionSpec {
+  kind: FunctionKind;
+  /** Must equal the exported name; used in logs, metrics and idempotency scopes. */
+  name: string;
+  /** One sentence for the API reference. */
+  description: string;
+  input?: z.ZodType;
+  output?: z.ZodType;
+  /** "none": public; "optional": a token is used when present; "required": signed-in callers only. */
+  auth: "none" | "optional" | "required";
+  /** True when the function acts inside the caller's active tenant. */
+  tenant: boolean;
+  permission?: PermissionRequirement;
+  requireMfa?: boolean;
+  /** Checks ID-token revocation and that the caller's session is still active. */
+  sensitive?: boolean;
+  idempotent?: IdempotencyMode;
+  /** Only the platform admin (custom claim `platformAdmin: true`) may call it. */
+  platformAdmin?: boolean;
+  /** HTTPS only: accepted methods. */
+  methods?: readonly string[];
+}
+
+export const SPEC = Symbol.for("saas-core.functionSpec");
+
+/** Attaches `spec` to a function object and returns it unchanged in type. */
+export function withSpec<F extends object>(fn: F, spec: FunctionSpec): F & { [SPEC]: FunctionSpec } {
+  Object.defineProperty(fn, SPEC, { value: spec, enumerable: false });
+  return fn as F & { [SPEC]: FunctionSpec };
+}
+
+/** The spec of an exported function, if it was made by one of the wrappers. */
+export function specOf(fn: unknown): FunctionSpec | undefined {
+  return typeof fn === "function" || (typeof fn === "object" && fn !== null)
+    ? ((fn as Record<symbol, FunctionSpec | undefined>)[SPEC] ?? undefined)
+    : undefined;
+}

@@ -1,0 +1,74 @@
+/**
+ * Effective permissions per (tenant, configVersion, role set), cached per instance.
+ *
+ * The tenant's configVersion is part of every key: any role or membership change bumps it, so a
+ * stale entry is simply never looked up again (and ages out of the LRU). A warm check is a map
+ * lookup and a set membership test: zero Firestore reads.
+ */
+import type { Firestore } from "firebase-admin/firestore";
+import { LRUCache } from "lru-cache";
+import { rootFirestore } from "../platform/admin";
+import { log } from "../platform/logger";
+import type { Tenant } from "../tenancy/resolver";
+import type { Permission, RoleDefinition } from "./permissions";
+import { isPermission } from "./permissions";
+import { closure, type CustomRoles } from "./resolve";
+
+const customRolesCache = new LRUCache<string, CustomRoles>({ max: 1000 });
+const permissionCache = new LRUCache<string, ReadonlySet<Permission>>({ max: 10_000 });
+
+/** Reads a tenant's custom roles (one query per tenant configVersion per instance). */
+export async function customRoles(tenant: Tenant, firestore: Firestore = rootFirestore()): Promise<CustomRoles> {
+  const key = `${tenant.id}@${tenant.configVersion}`;
+  const cached = customRolesCache.get(key);
+  if (cached) return cached;
+  const snap = await firestore.collection(`tenants/${tenant.id}/roles`).get();
+  const roles: Record<string, RoleDefinition> = {};
+  for (const doc of snap.docs) {
+    const data = doc.data();
+    const permissions = (Array.isArray(data.permissions) ? data.permissions : []).filter(
+      (p: unknown): p is Permission => typeof p === "string" && isPermission(p),
+    );
+    const inherits = (Array.isArray(data.inherits) ? data.inherits : []).map(String);
+    roles[doc.id] = { permissions, inherits };
+  }
+  customRolesCache.set(key, roles);
+  return roles;
+}
+
+/** The permissions granted to `roles` in `tenant`, cached by configVersion. */
+export async function effectivePermissions(
+  tenant: Tenant,
+  roles: readonly string[],
+  firestore?: Firestore,
+): Promise<ReadonlySet<Permission>> {
+  const key = `${tenant.id}@${tenant.configVersion}:${[...roles].sort().join(",")}`;
+  const cached = permissionCache.get(key);
+  if (cached) return cached;
+  // Built-in roles alone need no Firestore read at all.
+  const needsCustom = roles.some((r) => !["owner", "admin", "member", "viewer"].includes(r));
+  const custom = needsCustom ? await customRoles(tenant, firestore) : {};
+  const granted = closure(roles, custom);
+  permissionCache.set(key, granted);
+  return granted;
+}
+
+/** Drops every cached entry (tests, and the instance that just changed roles). */
+export function clearPermissionCaches(): void {
+  customRolesCache.clear();
+  permissionCache.clear();
+}
+
+export type PermissionRequirement = Permission | { anyOf: readonly Permission[] } | { allOf: readonly Permission[] };
+
+/** True when `granted` satisfies `requirement`. */
+export function satisfies(granted: ReadonlySet<Permission>, requirement: PermissionRequirement): boolean {
+  if (typeof requirement === "string") return granted.has(requirement);
+  if ("anyOf" in requirement) return requirement.anyOf.some((p) => granted.has(p));
+  return requirement.allOf.every((p) => granted.has(p));
+}
+
+/** Logs a denial with everything an operator needs (never shown to the caller). */
+export function logDenial(requirement: PermissionRequirement, fields: { uid?: string; tenantId?: string }): void {
+  log.warn("permission denied", { ...fields, permission: JSON.stringify(requirement) });
+}
