@@ -256,3 +256,14 @@ export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => 
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a raw (server-streaming) RunQuery / RunAggregationQuery and collects every response. */
+export function rawRunQuery(ctx: Ctx, request: any, method: "runQuery" | "runAggregationQuery" = "runQuery"): Promise<any[]> {
+  return new Promise((resolve, reject) => {
+    const out: any[] = [];
+    const stream = ctx.raw[method](request, ctx.callOpts);
+    stream.on("data", (d: any) => out.push(d));
+    stream.on("error", reject);
+    stream.on("end", () => resolve(out));
+  });
+}
