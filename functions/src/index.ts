@@ -6,5 +6,13 @@ import { params } from "./platform/config";
 
 setGlobalOptions({ region: params.region, maxInstances: 10 });
 
+// platform
 export { health } from "./health";
 export { whoami } from "./auth";
+// tenancy
+// rbac
+// idempotency
+// sessions and mfa
+// payments and webhooks
+// storage
+// observability

@@ -129,8 +129,8 @@ function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx
         }
       }),
     );
-  const fn = onCall({ ...options }, run);
-  return withSpec(Object.assign(fn, { run }), spec);
+  // onCall exposes the handler as `fn.run(request)`, which firebase-functions-test wraps.
+  return withSpec(onCall({ ...options }, run), spec);
 }
 
 /** A callable that does not act inside a tenant (e.g. createTenant, health-like calls). */
