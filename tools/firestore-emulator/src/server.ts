@@ -1,0 +1,182 @@
+/**
+ * Transport: one TCP port serving both gRPC (HTTP/2 with prior knowledge, as gRPC clients speak
+ * it in clear text) and plain HTTP/1.1 for the emulator's admin REST endpoints. Each connection's
+ * first bytes decide: the HTTP/2 preface starts with "PRI", nothing else does.
+ */
+import * as http from "node:http";
+import * as http2 from "node:http2";
+import * as net from "node:net";
+import { GrpcError, Message, MethodCodec, Status, encodeGrpcMessage, firestoreCodecs, frame, unframe } from "./grpc";
+
+/** One RPC handler: a unary result, or the list of messages of a server-streaming response. */
+export type RpcHandler = (req: Message, signal: AbortSignal) => Promise<Message | Message[]> | Message | Message[];
+
+/** A plain HTTP request as the admin endpoints see it. */
+export interface AdminRequest {
+  method: string;
+  path: string;
+}
+export interface AdminResponse {
+  status: number;
+  body: string;
+  contentType: string;
+}
+export type AdminHandler = (req: AdminRequest) => AdminResponse;
+
+const SERVICE_PREFIX = "/google.firestore.v1.Firestore/";
+
+/** Running listener plus what is needed to close it completely. */
+export interface Listener {
+  host: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Starts listening; resolves once the port is bound. */
+export function listen(
+  host: string,
+  port: number,
+  rpcs: Map<string, RpcHandler>,
+  admin: AdminHandler,
+): Promise<Listener> {
+  const codecs = firestoreCodecs();
+  const sockets = new Set<net.Socket>();
+  const h2 = http2.createServer();
+  h2.on("stream", (stream, headers) => {
+    const ct = String(headers["content-type"] ?? "");
+    if (ct.startsWith("application/grpc")) {
+      serveGrpc(stream, headers, codecs, rpcs);
+    } else {
+      serveAdminH2(stream, headers, admin);
+    }
+  });
+  h2.on("sessionError", () => undefined);
+  const h1 = http.createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const out = admin({ method: req.method ?? "GET", path: req.url ?? "/" });
+      res.writeHead(out.status, { "content-type": out.contentType });
+      res.end(out.body);
+    });
+  });
+  h1.keepAliveTimeout = 5000;
+
+  const tcp = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.setNoDelay(true);
+    socket.once("data", (chunk: Buffer) => {
+      socket.pause();
+      socket.unshift(chunk);
+      // "PRI * HTTP/2.0" is the HTTP/2 connection preface; no HTTP/1 method starts with it.
+      if (chunk.subarray(0, 3).toString("latin1") === "PRI") {
+        // http2 drains the socket's buffered (unshifted) bytes itself before attaching to the
+        // native handle; resuming here would emit them to nobody.
+        h2.emit("connection", socket);
+      } else {
+        h1.emit("connection", socket);
+        socket.resume();
+      }
+    });
+  });
+
+  return new Promise((resolve, reject) => {
+    tcp.once("error", reject);
+    tcp.listen(port, host, () => {
+      tcp.off("error", reject);
+      const addr = tcp.address() as net.AddressInfo;
+      resolve({
+        host,
+        port: addr.port,
+        close: () =>
+          new Promise<void>((done) => {
+            tcp.close(() => done());
+            for (const s of sockets) s.destroy();
+            h2.close();
+            h1.closeAllConnections();
+          }),
+      });
+    });
+  });
+}
+
+function serveAdminH2(
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  admin: AdminHandler,
+): void {
+  stream.resume();
+  stream.on("end", () => {
+    const out = admin({ method: String(headers[":method"]), path: String(headers[":path"]) });
+    if (stream.destroyed) return;
+    stream.respond({ ":status": out.status, "content-type": out.contentType });
+    stream.end(out.body);
+  });
+  stream.on("error", () => undefined);
+}
+
+function serveGrpc(
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  codecs: Map<string, MethodCodec>,
+  rpcs: Map<string, RpcHandler>,
+): void {
+  stream.on("error", () => undefined);
+  const pathName = String(headers[":path"] ?? "");
+  const name = pathName.startsWith(SERVICE_PREFIX) ? pathName.slice(SERVICE_PREFIX.length) : "";
+  const codec = codecs.get(name);
+  const handler = rpcs.get(name);
+  if (!codec || !handler || codec.requestStream) {
+    stream.resume();
+    sendStatus(stream, Status.UNIMPLEMENTED, `Method ${pathName} is not implemented by this emulator`);
+    return;
+  }
+  const controller = new AbortController();
+  stream.on("close", () => controller.abort());
+  const chunks: Buffer[] = [];
+  stream.on("data", (c: Buffer) => chunks.push(c));
+  stream.on("end", () => {
+    let req: Message;
+    try {
+      const msgs = unframe(Buffer.concat(chunks), headers["grpc-encoding"] as string | undefined);
+      if (msgs.length !== 1) throw new GrpcError(Status.INVALID_ARGUMENT, "expected exactly one request message");
+      req = codec.decode(msgs[0]);
+    } catch (e) {
+      sendError(stream, e);
+      return;
+    }
+    Promise.resolve()
+      .then(() => handler(req, controller.signal))
+      .then(
+        (res) => {
+          if (stream.destroyed || stream.closed) return;
+          const list = Array.isArray(res) ? res : [res];
+          const payload = list.length === 1 ? frame(codec.encode(list[0])) : Buffer.concat(list.map((m) => frame(codec.encode(m))));
+          stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+          stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", "grpc-message": "" }));
+          stream.end(payload);
+        },
+        (e) => sendError(stream, e),
+      );
+  });
+}
+
+function sendError(stream: http2.ServerHttp2Stream, e: unknown): void {
+  if (e instanceof GrpcError) sendStatus(stream, e.code, e.message);
+  else sendStatus(stream, Status.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`);
+}
+
+/** A trailers-only response: the status travels in the single HEADERS frame. */
+function sendStatus(stream: http2.ServerHttp2Stream, code: number, message: string): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) return;
+  stream.respond(
+    {
+      ":status": 200,
+      "content-type": "application/grpc+proto",
+      "grpc-status": String(code),
+      "grpc-message": encodeGrpcMessage(message),
+    },
+    { endStream: true },
+  );
+}
