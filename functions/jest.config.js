@@ -2,14 +2,14 @@
 const base = {
   preset: "ts-jest",
   testEnvironment: "node",
-  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json", isolatedModules: true }] },
+  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
 };
 
 module.exports = {
   collectCoverageFrom: ["src/**/*.ts", "!src/index.ts"],
   coverageReporters: ["text-summary", "lcov"],
   projects: [
-    { ...base, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
+    { ...base, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"], setupFiles: ["<rootDir>/test/support/env.ts"] },
     {
       ...base,
       displayName: "integration",
@@ -20,6 +20,12 @@ module.exports = {
       ...base,
       displayName: "e2e",
       testMatch: ["<rootDir>/test/e2e/**/*.test.ts"],
+      setupFiles: ["<rootDir>/test/support/env.ts"],
+    },
+    {
+      ...base,
+      displayName: "rules",
+      testMatch: ["<rootDir>/test/rules/**/*.test.ts"],
       setupFiles: ["<rootDir>/test/support/env.ts"],
     },
   ],

@@ -11,3 +11,6 @@ process.env.FUNCTIONS_EMULATOR_ORIGIN ??= "http://127.0.0.1:5001";
 process.env.DATA_ENCRYPTION_KEY ??= Buffer.alloc(32, 7).toString("base64");
 process.env.PAYMENT_WEBHOOK_SECRET ??= "whsec_test_provider_secret";
 process.env.OPERATOR_TOKEN ??= "test-operator-token";
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+(require("../../src/platform/config") as typeof import("../../src/platform/config")).applyParamDefaults();

@@ -1,0 +1,65 @@
+/**
+ * `npm test`: lint, build, run the Firestore emulator's own suite, start the local stack, run
+ * every functions suite (unit, integration, end-to-end, rules) with coverage, stop the stack,
+ * and end with one summary line.
+ *
+ * Extra arguments are passed to the functions' jest run, e.g. `npm test -- test/unit`.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { build, ROOT, run, startStack } from "./lib/stack.mjs";
+
+const jestArgs = process.argv.slice(2);
+const results = [];
+const reportDir = join(ROOT, ".firebase/test-reports");
+rmSync(reportDir, { recursive: true, force: true });
+mkdirSync(reportDir, { recursive: true });
+
+/** Runs jest in `cwd`, records its counts, and returns whether it passed. */
+function jest(label, cwd, args, env = process.env) {
+  const outputFile = join(reportDir, `${label}.json`);
+  const result = spawnSync(process.execPath, [join(cwd, "node_modules/jest/bin/jest.js"), "--runInBand", "--json", `--outputFile=${outputFile}`, ...args], {
+    cwd,
+    env,
+    stdio: "inherit",
+  });
+  const report = existsSync(outputFile) ? JSON.parse(readFileSync(outputFile, "utf8")) : null;
+  results.push({
+    label,
+    passed: report?.numPassedTests ?? 0,
+    failed: report ? report.numFailedTests + report.numRuntimeErrorTestSuites : 1,
+    skipped: (report?.numPendingTests ?? 0) + (report?.numTodoTests ?? 0),
+    ok: result.status === 0,
+  });
+  return result.status === 0;
+}
+
+console.log(`test: Node ${process.version}`);
+build();
+run("npm", ["run", "--silent", "lint"], { cwd: join(ROOT, "functions") });
+
+// The emulator's suite starts its own emulator on an ephemeral port (unless pointed elsewhere).
+const emulatorEnv = { ...process.env };
+delete emulatorEnv.FIRESTORE_EMULATOR_HOST;
+if (jestArgs.length === 0) jest("firestore-emulator", join(ROOT, "tools/firestore-emulator"), [], emulatorEnv);
+
+const stack = await startStack({ quiet: true, log: (line) => console.log(`test: ${line}`) });
+let stopped = false;
+const stop = async () => {
+  if (!stopped) {
+    stopped = true;
+    await stack.stop();
+  }
+};
+process.on("SIGINT", () => stop().then(() => process.exit(130)));
+try {
+  jest("functions", join(ROOT, "functions"), ["--coverage", ...jestArgs], { ...process.env, ...stack.env });
+} finally {
+  await stop();
+}
+
+const total = results.reduce((acc, r) => ({ passed: acc.passed + r.passed, failed: acc.failed + r.failed, skipped: acc.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
+for (const r of results) console.log(`test: ${r.label}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
+console.log(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+process.exit(results.every((r) => r.ok) ? 0 : 1);
