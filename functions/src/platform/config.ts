@@ -200,6 +200,27 @@ export const params = {
     default: "dead-letters",
     description: "Pub/Sub topic notified when an event or delivery is dead-lettered",
   }),
+  webhookMinBackoffSeconds: intSetting(
+    "WEBHOOK_MIN_BACKOFF_SECONDS",
+    "First Cloud Tasks retry delay of an inbound event; doubles up to the maximum",
+    30,
+    1,
+    3600,
+  ),
+  webhookMaxBackoffSeconds: intSetting(
+    "WEBHOOK_MAX_BACKOFF_SECONDS",
+    "Longest Cloud Tasks retry delay of an inbound event",
+    3600,
+    1,
+    DAY,
+  ),
+  webhookFaultInjectionPercent: intSetting(
+    "WEBHOOK_FAULT_INJECTION_PERCENT",
+    "Test hook: percentage of inbound task attempts failed on purpose; honoured only under the emulator",
+    0,
+    0,
+    100,
+  ),
 
   // storage
   storageBucket: defineString("STORAGE_BUCKET", {
@@ -260,6 +281,23 @@ export const runtime = {
   tasksEmulatorHost(): string | undefined {
     return process.env.CLOUD_TASKS_EMULATOR_HOST;
   },
+  pubsubEmulatorHost(): string | undefined {
+    return process.env.PUBSUB_EMULATOR_HOST;
+  },
 };
 
 export type { BooleanParam, StringParam };
+
+/**
+ * Fills `env` with every param's declared default where it has no value. The Firebase CLI does
+ * this for deployed functions and the emulator; in-process tests call it so params behave the
+ * same there.
+ */
+export function applyParamDefaults(env: NodeJS.ProcessEnv = process.env): void {
+  for (const entry of Object.values(params)) {
+    const param = ("param" in entry ? entry.param : entry) as { name: string; options?: { default?: unknown } };
+    const value = param.options?.default;
+    if (value === undefined || env[param.name] !== undefined) continue;
+    env[param.name] = Array.isArray(value) ? JSON.stringify(value) : String(value);
+  }
+}
