@@ -2,7 +2,13 @@
 const base = {
   preset: "ts-jest",
   testEnvironment: "node",
-  transform: { "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }] },
+  transform: {
+    "^.+\\.ts$": ["ts-jest", { tsconfig: "tsconfig.json" }],
+    // otplib's audited crypto/base32 dependencies ship ESM only; Node 22 loads them with
+    // require(esm), Jest's module system does not, so they are compiled to CJS for tests.
+    "/node_modules/@(scure|noble)/.+\\.js$": ["ts-jest", { tsconfig: { allowJs: true }, diagnostics: false }],
+  },
+  transformIgnorePatterns: ["/node_modules/(?!@(scure|noble)/)"],
 };
 
 module.exports = {
