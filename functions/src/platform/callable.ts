@@ -16,9 +16,9 @@ import { runIdempotent, splitIdempotencyKey } from "./idempotency-port";
 import { describeError, log } from "./logger";
 import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
 import { withSpec, type FunctionSpec, type IdempotencyMode } from "./spec";
-import { traceInvocation } from "./tracing-port";
+import { traceInvocation, withSpan } from "./tracing-port";
 import { parseInput } from "./validation";
-import type { PermissionRequirement } from "../rbac/effective";
+import { satisfies, type PermissionRequirement } from "../rbac/effective";
 import type { Permission } from "../rbac/permissions";
 
 /** Hooks that run inside a handler's transaction just before it commits (idempotency uses it). */
@@ -92,23 +92,19 @@ async function execute<I, R>(
     uid: principal?.uid,
     rawRequest: request.rawRequest,
     ...tenant,
-    can: (req: PermissionRequirement) => {
-      try {
-        requirePermission(tenant?.permissions ?? new Set<Permission>(), req);
-        return true;
-      } catch {
-        return false;
-      }
-    },
+    // A question, not a denial: no log line, no metric.
+    can: (req: PermissionRequirement) => satisfies(tenant?.permissions ?? new Set<Permission>(), req),
     require: (req: PermissionRequirement) =>
       requirePermission(tenant?.permissions ?? new Set<Permission>(), req, principal?.uid, tenant?.tenant.id),
     runTransaction: <T>(fn: (tx: Transaction) => Promise<T>) => {
       if (!tenant) throw new Error("runTransaction needs a tenant context");
-      return tenant.db.runTransaction(async (tx) => {
-        const result = await fn(tx);
-        for (const hook of hooks) await hook(tx, result);
-        return result;
-      });
+      return withSpan("firestore.transaction", () =>
+        tenant.db.runTransaction(async (tx) => {
+          const result = await fn(tx);
+          for (const hook of hooks) await hook(tx, result);
+          return result;
+        }),
+      );
     },
   } as unknown as TenantContext<I>;
   return runIdempotent({ spec, key, input: data, tenantId: tenant?.tenant.id, principal: principal?.uid, hooks }, () =>
