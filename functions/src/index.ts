@@ -11,6 +11,7 @@ export { health } from "./health";
 export { whoami } from "./auth";
 // tenancy
 // rbac
+export { listRoles, createRole, updateRole, deleteRole, assignRoles } from "./rbac";
 // idempotency
 // sessions and mfa
 // payments and webhooks

@@ -8,14 +8,29 @@
 import type { Firestore } from "firebase-admin/firestore";
 import { LRUCache } from "lru-cache";
 import { rootFirestore } from "../platform/admin";
+import { currentInvocation } from "../platform/context";
 import { log } from "../platform/logger";
+import { metrics } from "../platform/metrics";
 import type { Tenant } from "../tenancy/resolver";
 import type { Permission, RoleDefinition } from "./permissions";
-import { isPermission } from "./permissions";
+import { isBuiltInRole, isPermission } from "./permissions";
 import { closure, type CustomRoles } from "./resolve";
 
 const customRolesCache = new LRUCache<string, CustomRoles>({ max: 1000 });
 const permissionCache = new LRUCache<string, ReadonlySet<Permission>>({ max: 10_000 });
+
+/** A custom role as stored in `tenants/{tid}/roles/{roleId}`; permissions no longer in the catalogue are dropped. */
+export function parseRoleDoc(data: FirebaseFirestore.DocumentData): RoleDefinition {
+  const permissions = (Array.isArray(data.permissions) ? data.permissions : []).filter(
+    (p: unknown): p is Permission => typeof p === "string" && isPermission(p),
+  );
+  const inherits = (Array.isArray(data.inherits) ? data.inherits : []).map(String);
+  return {
+    permissions,
+    inherits,
+    ...(typeof data.description === "string" ? { description: data.description } : {}),
+  };
+}
 
 /** Reads a tenant's custom roles (one query per tenant configVersion per instance). */
 export async function customRoles(tenant: Tenant, firestore: Firestore = rootFirestore()): Promise<CustomRoles> {
@@ -24,14 +39,7 @@ export async function customRoles(tenant: Tenant, firestore: Firestore = rootFir
   if (cached) return cached;
   const snap = await firestore.collection(`tenants/${tenant.id}/roles`).get();
   const roles: Record<string, RoleDefinition> = {};
-  for (const doc of snap.docs) {
-    const data = doc.data();
-    const permissions = (Array.isArray(data.permissions) ? data.permissions : []).filter(
-      (p: unknown): p is Permission => typeof p === "string" && isPermission(p),
-    );
-    const inherits = (Array.isArray(data.inherits) ? data.inherits : []).map(String);
-    roles[doc.id] = { permissions, inherits };
-  }
+  for (const doc of snap.docs) roles[doc.id] = parseRoleDoc(doc.data());
   customRolesCache.set(key, roles);
   return roles;
 }
@@ -46,7 +54,7 @@ export async function effectivePermissions(
   const cached = permissionCache.get(key);
   if (cached) return cached;
   // Built-in roles alone need no Firestore read at all.
-  const needsCustom = roles.some((r) => !["owner", "admin", "member", "viewer"].includes(r));
+  const needsCustom = roles.some((r) => !isBuiltInRole(r));
   const custom = needsCustom ? await customRoles(tenant, firestore) : {};
   const granted = closure(roles, custom);
   permissionCache.set(key, granted);
@@ -59,6 +67,22 @@ export function clearPermissionCaches(): void {
   permissionCache.clear();
 }
 
+/**
+ * Drops one tenant's entries. Not needed for correctness (a configVersion bump already makes
+ * them unreachable) but frees their slots at once instead of waiting for LRU eviction.
+ */
+export function evictTenantPermissions(tenantId: string): void {
+  const prefix = `${tenantId}@`;
+  for (const cache of [customRolesCache, permissionCache] as LRUCache<string, object>[]) {
+    for (const key of [...cache.keys()]) if (key.startsWith(prefix)) cache.delete(key);
+  }
+}
+
+/** Number of cached role sets (tests and the benchmark check that a warm check hits). */
+export function permissionCacheSize(): number {
+  return permissionCache.size;
+}
+
 export type PermissionRequirement = Permission | { anyOf: readonly Permission[] } | { allOf: readonly Permission[] };
 
 /** True when `granted` satisfies `requirement`. */
@@ -68,7 +92,20 @@ export function satisfies(granted: ReadonlySet<Permission>, requirement: Permiss
   return requirement.allOf.every((p) => granted.has(p));
 }
 
-/** Logs a denial with everything an operator needs (never shown to the caller). */
+/** A requirement as one short string for logs and metrics: `a`, `anyOf(a|b)`, `allOf(a&b)`. */
+export function describeRequirement(requirement: PermissionRequirement): string {
+  if (typeof requirement === "string") return requirement;
+  if ("anyOf" in requirement) return `anyOf(${requirement.anyOf.join("|")})`;
+  return `allOf(${requirement.allOf.join("&")})`;
+}
+
+/**
+ * Logs a denial with everything an operator needs: uid, tenant, the permission and (from the
+ * invocation context) the function. None of it is shown to the caller.
+ */
 export function logDenial(requirement: PermissionRequirement, fields: { uid?: string; tenantId?: string }): void {
-  log.warn("permission denied", { ...fields, permission: JSON.stringify(requirement) });
+  const permission = describeRequirement(requirement);
+  log.warn("permission denied", { ...fields, permission });
+  // The catalogue is closed, so the permission label stays low-cardinality.
+  metrics.inc("rbac_denials_total", { fn: currentInvocation()?.fn ?? "unknown", permission });
 }

@@ -6,6 +6,7 @@
 export const PERMISSIONS = [
   "tenant:read",
   "tenant:manage",
+  "tenant:update",
   "members:read",
   "members:invite",
   "members:remove",
@@ -37,6 +38,8 @@ export interface RoleDefinition {
   permissions: readonly Permission[];
   /** Roles whose permissions this role also has. */
   inherits: readonly string[];
+  /** Custom roles only: a short human description shown by listRoles. */
+  description?: string;
 }
 
 /**
@@ -53,7 +56,15 @@ export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinit
     inherits: ["viewer"],
   },
   admin: {
-    permissions: ["members:invite", "members:remove", "roles:manage", "webhooks:read", "webhooks:manage", "audit:read"],
+    permissions: [
+      "tenant:update",
+      "members:invite",
+      "members:remove",
+      "roles:manage",
+      "webhooks:read",
+      "webhooks:manage",
+      "audit:read",
+    ],
     inherits: ["member"],
   },
   owner: {
