@@ -1,7 +1,7 @@
 /**
  * Wiring only: global options, then every function of every module.
  */
-import { setGlobalOptions } from "firebase-functions/v2";
+import { setGlobalOptions } from "firebase-functions/v2/options";
 import { params } from "./platform/config";
 
 setGlobalOptions({ region: params.region, maxInstances: 10 });
@@ -10,6 +10,17 @@ setGlobalOptions({ region: params.region, maxInstances: 10 });
 export { health } from "./health";
 export { whoami } from "./auth";
 // tenancy
+export {
+  createTenant,
+  getTenant,
+  updateTenant,
+  suspendTenant,
+  reactivateTenant,
+  inviteMember,
+  removeMember,
+  listMembers,
+  switchTenant,
+} from "./tenancy";
 // rbac
 export { listRoles, createRole, updateRole, deleteRole, assignRoles } from "./rbac";
 // idempotency

@@ -20,7 +20,13 @@ import type {
   Transaction,
   WriteBatch,
 } from "firebase-admin/firestore";
-import { FieldPath } from "firebase-admin/firestore";
+
+/** FieldPath.documentId(), loaded on first use: the Firestore SDK is heavy for a cold start. */
+function documentId(): FirebaseFirestore.FieldPath {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { FieldPath } = require("firebase-admin/firestore") as typeof import("firebase-admin/firestore");
+  return FieldPath.documentId();
+}
 
 export class TenantPathError extends Error {
   constructor(message: string) {
@@ -49,6 +55,16 @@ export function assertSafeSegment(segment: string): void {
     Buffer.byteLength(segment) > MAX_SEGMENT_BYTES
   ) {
     throw new TenantPathError(`Illegal path segment ${JSON.stringify(String(segment)).slice(0, 80)}`);
+  }
+}
+
+/** True when `segment` is a safe single Firestore path segment (see `assertSafeSegment`). */
+export function isSafeSegment(segment: unknown): segment is string {
+  try {
+    assertSafeSegment(segment as string);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -102,7 +118,7 @@ export class TenantDb {
     assertSafeSegment(collectionId);
     return this.firestore
       .collectionGroup(collectionId)
-      .orderBy(FieldPath.documentId())
+      .orderBy(documentId())
       .startAfter(this.root)
       .endBefore(`${this.root}\u0000`);
   }

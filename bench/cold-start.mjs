@@ -1,0 +1,28 @@
+/**
+ * Cold start: a fresh Node process loads functions/lib/index.js and serves one callable, against
+ * a baseline process that loads only firebase-functions and firebase-admin and serves an empty
+ * callable. Goal: ratio <= 1.3. Runs are interleaved so machine noise hits both alike.
+ */
+import { execFileSync } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { median, printTable } from "./lib/table.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const runs = Number(process.env.COLD_START_RUNS ?? 15);
+const times = { product: [], baseline: [] };
+const env = { ...process.env, GCLOUD_PROJECT: "demo-saas-core", FUNCTIONS_REGION: "us-central1" };
+
+for (let i = 0; i < runs + 1; i++) {
+  for (const mode of i % 2 ? ["product", "baseline"] : ["baseline", "product"]) {
+    const ms = Number(execFileSync(process.execPath, [join(here, "lib/cold-child.cjs"), mode], { env, encoding: "utf8" }));
+    if (i > 0) times[mode].push(ms); // the first round warms the OS file cache
+  }
+}
+
+const product = median(times.product);
+const baseline = median(times.baseline);
+printTable(`cold start (load + one callable), median of ${runs} fresh processes, Node ${process.version}`, [
+  { name: "firebase-functions + firebase-admin, empty callable", value: baseline, unit: "ms" },
+  { name: "functions/lib/index.js, whoami", value: product, baseline, unit: "ms", goal: "ratio <= 1.3", ok: product / baseline <= 1.3 },
+]);

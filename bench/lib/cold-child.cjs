@@ -1,0 +1,33 @@
+// One cold start: load a codebase and serve one callable, then print the elapsed milliseconds.
+// argv[2] = "product" (functions/lib/index.js) or "baseline" (firebase-functions + firebase-admin only).
+const started = process.hrtime.bigint();
+const path = require("node:path");
+const functionsDir = path.resolve(__dirname, "../../functions");
+const load = (m) => require(require.resolve(m, { paths: [functionsDir] }));
+
+async function main() {
+  let fn;
+  if (process.argv[2] === "product") {
+    // Params get their declared defaults, as the Firebase CLI provides them in a deployment.
+    require(path.join(functionsDir, "lib/platform/config.js")).applyParamDefaults();
+    fn = require(path.join(functionsDir, "lib/index.js")).whoami;
+  } else {
+    const { onCall } = load("firebase-functions/v2/https");
+    const { initializeApp } = load("firebase-admin/app");
+    initializeApp();
+    fn = onCall(async (request) => ({ uid: request.auth && request.auth.uid }));
+  }
+  const result = await fn.run({
+    data: {},
+    auth: { uid: "bench-user", token: { uid: "bench-user" } },
+    rawRequest: { headers: {} },
+    acceptsStreaming: false,
+  });
+  if (!result || result.uid !== "bench-user") throw new Error("unexpected result");
+  process.stdout.write(String(Number(process.hrtime.bigint() - started) / 1e6));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
