@@ -13,6 +13,7 @@ import { rootFirestore } from "../platform/admin";
 import { intValue, params } from "../platform/config";
 import { notFound, permissionDenied } from "../platform/errors";
 import { metrics } from "../platform/metrics";
+import { isSafeSegment } from "./db";
 
 export type TenantStatus = "active" | "suspended";
 
@@ -40,7 +41,12 @@ interface CacheOptions {
   now?: () => number;
 }
 
-type Entry = { kind: "tenant"; value: Tenant | null } | { kind: "member"; value: Member | null };
+/**
+ * A member entry remembers the tenant configVersion it was read under. Every membership change
+ * bumps that version, so once this instance sees a newer tenant version (after a local eviction
+ * or the tenant entry's own expiry) older member entries are treated as misses.
+ */
+type Entry = { kind: "tenant"; value: Tenant | null } | { kind: "member"; value: Member | null; version: number };
 
 /** A cache of tenants and memberships; `null` values cache "does not exist" too. */
 export class TenantCache {
@@ -52,8 +58,9 @@ export class TenantCache {
     this.lru = new LRUCache<string, Entry>({
       max: options.max,
       ttl: options.ttlMs,
-      // lru-cache reads time through `perf.now()`; tests pass their own clock.
-      ...(options.now ? { perf: { now: options.now } } : {}),
+      // lru-cache reads time through `perf.now()`; tests pass their own clock. Its default
+      // ttlResolution memoises "now" for 1 ms with a timer, which would hide clock steps.
+      ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
     });
   }
 
@@ -65,16 +72,18 @@ export class TenantCache {
     return this.lookup(`t/${tid}`)?.value as Tenant | null | undefined;
   }
 
-  getMember(tid: string, uid: string): Member | null | undefined {
-    return this.lookup(`m/${tid}/${uid}`)?.value as Member | null | undefined;
+  /** The cached membership, unless it was read under a configVersion older than `minVersion`. */
+  getMember(tid: string, uid: string, minVersion = 0): Member | null | undefined {
+    const entry = this.lookup(`m/${tid}/${uid}`, (e) => e.kind === "member" && e.version >= minVersion);
+    return entry?.value as Member | null | undefined;
   }
 
   setTenant(tid: string, tenant: Tenant | null): void {
     this.lru.set(`t/${tid}`, { kind: "tenant", value: tenant });
   }
 
-  setMember(tid: string, uid: string, member: Member | null): void {
-    this.lru.set(`m/${tid}/${uid}`, { kind: "member", value: member });
+  setMember(tid: string, uid: string, member: Member | null, version = 0): void {
+    this.lru.set(`m/${tid}/${uid}`, { kind: "member", value: member, version });
   }
 
   evictTenant(tid: string): void {
@@ -91,8 +100,10 @@ export class TenantCache {
     this.misses = 0;
   }
 
-  private lookup(key: string): Entry | undefined {
-    const entry = this.lru.get(key);
+  private lookup(key: string, fresh: (entry: Entry) => boolean = () => true): Entry | undefined {
+    const found = this.lru.get(key);
+    const entry = found && fresh(found) ? found : undefined;
+    if (found && !entry) this.lru.delete(key);
     if (entry) this.hits++;
     else this.misses++;
     metrics.inc("tenant_cache_lookups_total", { outcome: entry ? "hit" : "miss" });
@@ -132,35 +143,41 @@ function toMember(uid: string, data: FirebaseFirestore.DocumentData): Member | n
 
 /**
  * Loads the tenant and the caller's membership, from the cache when warm (zero reads) or with
- * one batched read of both documents when cold.
+ * one batched read when cold. A cold tenant is always read together with the membership, so
+ * the two come from the same moment and the member entry carries the tenant's configVersion.
  */
 export async function loadTenantAndMember(
   tid: string,
   uid: string,
   deps: { firestore?: Firestore; cache?: TenantCache } = {},
 ): Promise<{ tenant: Tenant | null; member: Member | null }> {
+  // Ids come from claims or signed refs; one that is not a plain segment would address some
+  // other document (`a/members/b`), so it is treated as a tenant that does not exist.
+  if (!isSafeSegment(tid) || !isSafeSegment(uid)) return { tenant: null, member: null };
   const cache = deps.cache ?? tenantCache();
-  let tenant = cache.getTenant(tid);
-  let member = cache.getMember(tid, uid);
-  if (tenant === undefined || member === undefined) {
-    const db = deps.firestore ?? rootFirestore();
-    const tenantRef = db.doc(`tenants/${tid}`);
-    const memberRef = db.doc(`tenants/${tid}/members/${uid}`);
-    const refs = [tenant === undefined ? tenantRef : null, member === undefined ? memberRef : null].filter(
-      (r) => r !== null,
-    );
-    const snaps = await db.getAll(...refs);
-    for (const snap of snaps) {
-      if (snap.ref.path === tenantRef.path) {
-        tenant = snap.exists ? toTenant(tid, snap.data() ?? {}) : null;
-        cache.setTenant(tid, tenant);
-      } else {
-        member = snap.exists ? toMember(uid, snap.data() ?? {}) : null;
-        cache.setMember(tid, uid, member);
-      }
-    }
+  const cachedTenant = cache.getTenant(tid);
+  // A tenant known not to exist needs no membership lookup (probing unknown ids stays cheap).
+  if (cachedTenant === null) return { tenant: null, member: null };
+  const cachedMember = cachedTenant ? cache.getMember(tid, uid, cachedTenant.configVersion) : undefined;
+  if (cachedTenant && cachedMember !== undefined) return { tenant: cachedTenant, member: cachedMember };
+
+  const db = deps.firestore ?? rootFirestore();
+  const tenantRef = db.doc(`tenants/${tid}`);
+  const memberRef = db.doc(`tenants/${tid}/members/${uid}`);
+  if (cachedTenant) {
+    const snap = await memberRef.get();
+    const member = snap.exists ? toMember(uid, snap.data() ?? {}) : null;
+    cache.setMember(tid, uid, member, cachedTenant.configVersion);
+    return { tenant: cachedTenant, member };
   }
-  return { tenant: tenant ?? null, member: member ?? null };
+  const snaps = await db.getAll(tenantRef, memberRef);
+  const tenantSnap = snaps.find((snap) => snap.ref.path === tenantRef.path);
+  const memberSnap = snaps.find((snap) => snap.ref.path === memberRef.path);
+  const tenant = tenantSnap?.exists ? toTenant(tid, tenantSnap.data() ?? {}) : null;
+  const member = tenant && memberSnap?.exists ? toMember(uid, memberSnap.data() ?? {}) : null;
+  cache.setTenant(tid, tenant);
+  if (tenant) cache.setMember(tid, uid, member, tenant.configVersion);
+  return { tenant, member };
 }
 
 /**
