@@ -82,8 +82,9 @@ describe("TenantDb: the tenant-scoped data layer", () => {
   it("bounds collection-group queries to the tenant's subtree", () => {
     const { firestore } = recordingFirestore();
     const db = new TenantDb("tenant-a", firestore as never);
-    const proto = (db.collectionGroup("payments") as unknown as { toProto(): Record<string, any> }).toProto();
-    const query = proto.structuredQuery;
+    type Cursor = { before?: boolean; values: { referenceValue: string }[] };
+    type Proto = { structuredQuery: { from: unknown; startAt: Cursor; endAt: Cursor } };
+    const query = (db.collectionGroup("payments") as unknown as { toProto(): Proto }).toProto().structuredQuery;
     expect(query.from).toEqual([{ collectionId: "payments", allDescendants: true }]);
     // startAfter: "before" is false (proto3 may omit it); endBefore: "before" is true.
     expect(query.startAt.before ?? false).toBe(false);
