@@ -13,10 +13,13 @@ import { fileURLToPath } from "node:url";
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 export const PROJECT_ID = "demo-saas-core";
 const FIREBASE_JSON = JSON.parse(readFileSync(join(ROOT, "firebase.json"), "utf8"));
+// STACK_PORT_OFFSET shifts every port, so a second stack (e.g. a CI check) can run beside one
+// that is already up.
+const PORT_OFFSET = Number(process.env.STACK_PORT_OFFSET ?? 0);
 export const PORTS = Object.fromEntries(
   Object.entries(FIREBASE_JSON.emulators)
     .filter(([, v]) => typeof v === "object" && v.port)
-    .map(([k, v]) => [k, v.port]),
+    .map(([k, v]) => [k, v.port + PORT_OFFSET]),
 );
 const HOST = "127.0.0.1";
 
@@ -92,6 +95,7 @@ function writeLocalConfig(withUi) {
   config.functions = config.functions.map((f) => ({ ...f, source: `../${f.source}`, predeploy: undefined }));
   config.firestore = { rules: "../firestore.rules", indexes: "../firestore.indexes.json" };
   config.storage = { rules: "../storage.rules" };
+  for (const [name, port] of Object.entries(PORTS)) config.emulators[name].port = port;
   if (!withUi) config.emulators.ui = { enabled: false };
   mkdirSync(join(ROOT, ".firebase"), { recursive: true });
   const path = join(ROOT, ".firebase/firebase.local.json");
