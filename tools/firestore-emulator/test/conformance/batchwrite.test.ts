@@ -12,14 +12,15 @@ describe("BatchWrite via BulkWriter", () => {
     await ctx.db.doc("bw/toDelete").set({ v: 1 });
     const writer = ctx.db.bulkWriter();
     writer.onWriteError(() => false); // no retries: we want the first status
-    const results = await Promise.allSettled([
+    const pending = [
       writer.create(ctx.db.doc("bw/existing"), { v: 2 }), // ALREADY_EXISTS
       writer.set(ctx.db.doc("bw/new"), { v: 3 }),
       writer.update(ctx.db.doc("bw/missing"), { v: 4 }), // NOT_FOUND
       writer.delete(ctx.db.doc("bw/toDelete")),
       writer.update(ctx.db.doc("bw/existing"), { w: 5 }),
-    ]);
-    await writer.close();
+    ];
+    await writer.close(); // BulkWriter sends its batches on flush/close
+    const results = await Promise.allSettled(pending);
     const codes = results.map((r) => (r.status === "fulfilled" ? 0 : (r.reason as { code: number }).code));
     expect(codes).toEqual([Code.ALREADY_EXISTS, 0, Code.NOT_FOUND, 0, 0]);
     const [existing, created, missing, deleted] = await ctx.db.getAll(

@@ -9,7 +9,7 @@
  * op-log tests are skipped (FIRESTORE_EMULATOR_OPLOG=0). An explicit FIRESTORE_EMULATOR_OPLOG
  * in the environment wins over the probe.
  */
-import { loadStart } from "./helpers";
+import { loadStart } from "./load-emulator";
 
 export default async function globalSetup(): Promise<void> {
   if (!process.env.FIRESTORE_EMULATOR_HOST) {

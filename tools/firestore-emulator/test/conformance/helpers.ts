@@ -16,14 +16,14 @@
  */
 import * as path from "node:path";
 import { Firestore } from "@google-cloud/firestore";
+import { EmulatorHandle, loadStart } from "./load-emulator";
 
-export interface EmulatorHandle {
-  host: string;
-  port: number;
-  url: string;
-  stop(): Promise<void>;
-  reset(projectId?: string): Promise<void>;
-}
+export type { EmulatorHandle };
+export { loadStart };
+
+
+// No GCE metadata-server probing from google-auth-library (firebase-admin without credentials).
+process.env.METADATA_SERVER_DETECTION ??= "none";
 
 const externalHost = process.env.FIRESTORE_EMULATOR_HOST;
 /** true when op-log endpoints are available (our emulator). */
@@ -40,26 +40,6 @@ if (!HAS_OPLOG && process.env.CONFORMANCE_QUIET !== "1") {
   console.log(
     `conformance: op-log endpoints unavailable at ${externalHost}; tests named "${OURS_ONLY}..." are skipped`,
   );
-}
-
-/** Loads our emulator's start() (src through ts-jest, else the built dist). */
-export function loadStart(): (opts: {
-  host?: string;
-  port?: number;
-  quiet?: boolean;
-}) => Promise<EmulatorHandle> {
-  const errors: string[] = [];
-  for (const entry of ["../../src", "../../dist"]) {
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const mod = require(path.join(__dirname, entry));
-      if (typeof mod.start === "function") return mod.start;
-      errors.push(`${entry}: no start() export`);
-    } catch (e) {
-      errors.push(`${entry}: ${(e as Error).message}`);
-    }
-  }
-  throw new Error(`cannot load the emulator's start(): ${errors.join("; ")}`);
 }
 
 /** A valid, per-file project id: conf-<file basename>. */

@@ -33,13 +33,17 @@ describe("ListDocuments", () => {
     const b = ctx.db.batch();
     for (let i = 0; i < 25; i++) b.set(ctx.db.doc(`paged/d${String(i).padStart(2, "0")}`), { i });
     await b.commit();
-    const [docs] = await ctx.raw.listDocuments(
-      { parent: ctx.docsRoot, collectionId: "paged", pageSize: 10 },
-      { ...ctx.callOpts, autoPaginate: true },
-    );
-    expect(docs.map((d: { name: string }) => d.name.split("/").pop())).toEqual(
-      Array.from({ length: 25 }, (_, i) => `d${String(i).padStart(2, "0")}`),
-    );
+    const names: string[] = [];
+    let request: any = { parent: ctx.docsRoot, collectionId: "paged", pageSize: 10 };
+    let pages = 0;
+    while (request && pages < 10) {
+      const [docs, next] = await ctx.raw.listDocuments(request, { ...ctx.callOpts, autoPaginate: false });
+      names.push(...docs.map((d: { name: string }) => d.name.split("/").pop()));
+      request = next;
+      pages++;
+    }
+    expect(names).toEqual(Array.from({ length: 25 }, (_, i) => `d${String(i).padStart(2, "0")}`));
+    expect(pages).toBe(3);
   });
 });
 

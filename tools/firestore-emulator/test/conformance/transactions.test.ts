@@ -221,29 +221,45 @@ describe("atomicity", () => {
 });
 
 describe("ABORTED for contended transactions (low level)", () => {
-  it("of two interleaved read-then-write transactions on one document, the loser fails with ABORTED (no retry)", async () => {
-    const ref = ctx.db.doc("tx/contended");
-    await ref.set({ v: 0 });
-    const bothRead = { a: deferred(), b: deferred() };
-    const run = (me: "a" | "b", other: "a" | "b") =>
-      ctx.db.runTransaction(
-        async (t) => {
-          const v = (await t.get(ref)).get("v") as number;
-          bothRead[me].resolve();
-          await bothRead[other].promise; // both have read before either commits
-          t.set(ref, { v: v + 1, by: me });
-        },
-        { maxAttempts: 1 },
-      );
-    const results = await Promise.allSettled([run("a", "b"), run("b", "a")]);
+  it("of two transactions that read each other's documents, one fails with ABORTED (no retry) and the other commits", async () => {
+    // Valid whether reads take shared locks (production, pessimistic mode) or exclusive ones:
+    // A (older: it reads first) reads X, B reads Y, then B reads X and A reads Y. With wound-wait
+    // the older A wins: B is aborted (while waiting for X, or at commit).
+    const x = ctx.db.doc("tx/X");
+    const y = ctx.db.doc("tx/Y");
+    await ctx.db.batch().set(x, { v: 0 }).set(y, { v: 0 }).commit();
+    const aReadX = deferred();
+    const bReadY = deferred();
+    const a = ctx.db.runTransaction(
+      async (t) => {
+        const vx = (await t.get(x)).get("v") as number;
+        aReadX.resolve();
+        await bReadY.promise;
+        const vy = (await t.get(y)).get("v") as number;
+        t.set(x, { v: vx + 1 }).set(y, { v: vy + 1 });
+      },
+      { maxAttempts: 1 },
+    );
+    const b = ctx.db.runTransaction(
+      async (t) => {
+        await aReadX.promise;
+        const vy = (await t.get(y)).get("v") as number;
+        bReadY.resolve();
+        const vx = (await t.get(x)).get("v") as number;
+        t.set(x, { v: vx + 1 }).set(y, { v: vy + 1 });
+      },
+      { maxAttempts: 1 },
+    );
+    const results = await Promise.allSettled([a, b]);
     const codes = results.map((r) => (r.status === "fulfilled" ? 0 : (r.reason as { code: number }).code));
     expect(codes.filter((c) => c === Code.ABORTED).length).toBeGreaterThanOrEqual(1);
     expect(codes.every((c) => c === 0 || c === Code.ABORTED)).toBe(true);
-    const final = (await ref.get()).get("v");
-    expect(final).toBe(codes.filter((c) => c === 0).length);
-  }, 30_000);
+    const wins = codes.filter((c) => c === 0).length;
+    const [sx, sy] = await ctx.db.getAll(x, y);
+    expect([sx.get("v"), sy.get("v")]).toEqual([wins, wins]);
+  }, 15_000); // production resolves this at once (wound-wait); waiting out a lock timeout is a failure
 
-  it("raw BeginTransaction + Commit: a transaction whose read was overtaken cannot commit (ABORTED)", async () => {
+  it("raw BeginTransaction + BatchGetDocuments + Commit: of two transactions that read and write one document, one commits and the other gets ABORTED", async () => {
     await ctx.db.doc("tx/raw").set({ v: 0 });
     const name = `${ctx.docsRoot}/tx/raw`;
     const database = `projects/${ctx.projectId}/databases/(default)`;
@@ -259,8 +275,9 @@ describe("ABORTED for contended transactions (low level)", () => {
       });
       return out.find((r) => r.found)?.found;
     };
-    await read(t1.transaction);
+    // the younger reads first, then the older: with wound-wait the older never waits on the younger
     await read(t2.transaction);
+    await read(t1.transaction);
     const commit = (tx: Buffer, v: string) =>
       ctx.raw.commit(
         { database, transaction: tx, writes: [{ update: { name, fields: { v: { integerValue: v } } } }] },
@@ -278,7 +295,7 @@ describe("ABORTED for contended transactions (low level)", () => {
           .catch(() => undefined);
       }
     }
-  }, 30_000);
+  }, 15_000);
 
   it("Rollback of an open raw transaction releases its read lock", async () => {
     await ctx.db.doc("tx/rb").set({ v: 0 });
