@@ -27,4 +27,5 @@ export { listRoles, createRole, updateRole, deleteRole, assignRoles } from "./rb
 // sessions and mfa
 // payments and webhooks
 // storage
+export { getUploadUrl, getDownloadUrl } from "./storage";
 // observability

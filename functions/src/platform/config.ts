@@ -284,6 +284,10 @@ export const runtime = {
   pubsubEmulatorHost(): string | undefined {
     return process.env.PUBSUB_EMULATOR_HOST;
   },
+  /** host:port of the Firebase Storage emulator, when one runs. */
+  storageEmulatorHost(): string | undefined {
+    return process.env.FIREBASE_STORAGE_EMULATOR_HOST ?? process.env.STORAGE_EMULATOR_HOST?.replace(/^https?:\/\//, "");
+  },
 };
 
 export type { BooleanParam, StringParam };
