@@ -1,0 +1,15 @@
+/**
+ * Tenancy: tenants, memberships, tenant switching, and the service API other modules use after
+ * they change a membership (`bumpConfigVersion`, `evictLocal`, `syncClaims`).
+ */
+export {
+  createTenant,
+  getTenant,
+  updateTenant,
+  suspendTenant,
+  reactivateTenant,
+  inviteMember,
+  removeMember,
+  listMembers,
+  switchTenant,
+} from "./functions";
