@@ -1,10 +1,361 @@
 /**
- * Idempotency engine (issue: idempotent writes). Being written; until then keyed calls fail
- * closed rather than running twice.
+ * The idempotency engine: exactly-once effects for calls that carry an idempotency key.
+ *
+ * A key's record lives at `tenants/{tid}/idempotency/{scopeHash}` (or `idempotency/{scopeHash}`
+ * for functions outside a tenant). One call:
+ *
+ * 1. reads the record (1 read). A live COMPLETED/FAILED record with the same request
+ *    fingerprint is replayed without running the handler; another fingerprint is a reused key;
+ *    a RUNNING record within its lease is in flight.
+ * 2. otherwise claims the key with a compare-and-set write (1 write): `create` when absent,
+ *    `update` preconditioned on the update time just read when expired or when the lease ran out.
+ *    Of any number of concurrent claimers exactly one write succeeds; the others re-read.
+ * 3. runs the handler and completes the record (1 write) with the response, fenced by the
+ *    claim's write time: a holder whose lease was taken over can no longer complete. When the
+ *    handler uses `ctx.runTransaction`, the completion rides in that transaction, so the effect
+ *    and its record commit together or not at all.
+ *
+ * The claim is a single-document compare-and-set rather than a read-write transaction: it has
+ * the same isolation for one document, costs no extra round trip, and its write time is the
+ * fencing token the completion needs (a transaction does not report its commit time).
  */
-import { AppError } from "../platform/errors";
-import type { IdempotentInvocation } from "../platform/idempotency-port";
+import {
+  FieldValue,
+  Timestamp,
+  type DocumentData,
+  type DocumentReference,
+  type Firestore,
+} from "firebase-admin/firestore";
+import { AppError, isClientError, toHttpsError, unauthenticated } from "../platform/errors";
+import type { EngineDeps, IdempotentInvocation } from "../platform/idempotency-port";
+import { log } from "../platform/logger";
+import { metrics } from "../platform/metrics";
+import { TenantDb } from "../tenancy/db";
+import { requestHash, scopeHash } from "./fingerprint";
+import { settingsFor, type IdempotencySettings } from "./settings";
+import {
+  decide,
+  finishedRecord,
+  runningRecord,
+  storedError,
+  storedValue,
+  storeResponse,
+  type Decision,
+  type IdempotencyRecord,
+  type StoredHttpResult,
+  type StoredResponse,
+} from "./state";
 
-export async function runWithIdempotency<R>(_invocation: IdempotentInvocation, _execute: () => Promise<R>): Promise<R> {
-  throw new AppError("unimplemented", "Idempotency keys are not supported yet.");
+/** The collection id of idempotency records, in a tenant and at the root (one TTL policy covers both). */
+export const IDEMPOTENCY_COLLECTION = "idempotency";
+
+/** Claim attempts before giving up on a key that keeps changing under us (each loses a race). */
+const MAX_CLAIM_ATTEMPTS = 4;
+
+/** gRPC codes of a lost compare-and-set: the record was created, changed or deleted since read. */
+const NOT_FOUND = 5;
+const ALREADY_EXISTS = 6;
+const FAILED_PRECONDITION = 9;
+
+const REQUESTS = "idempotency_requests_total";
+const RESULTS = "idempotency_results_total";
+const TAKEOVERS = "idempotency_lock_takeovers_total";
+const STORED_BYTES = "idempotency_stored_bytes_total";
+
+function isLostRace(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === NOT_FOUND || code === ALREADY_EXISTS || code === FAILED_PRECONDITION;
+}
+
+/** The Firestore reference of a key's record. */
+export function recordRef(firestore: Firestore, tenantId: string | undefined, keyHash: string): DocumentReference {
+  return tenantId
+    ? new TenantDb(tenantId, firestore).doc(`${IDEMPOTENCY_COLLECTION}/${keyHash}`)
+    : firestore.doc(`${IDEMPOTENCY_COLLECTION}/${keyHash}`);
+}
+
+const millis = (value: unknown): number | undefined => (value instanceof Timestamp ? value.toMillis() : undefined);
+
+/** Reads a stored record; anything malformed counts as expired, so a claim replaces it. */
+export function fromFirestore(data: DocumentData): IdempotencyRecord {
+  return {
+    state: data.state,
+    fn: data.fn,
+    requestHash: data.requestHash,
+    lockedUntilMs: millis(data.lockedUntil),
+    expireAtMs: millis(data.expireAt) ?? 0,
+    takeovers: typeof data.takeovers === "number" ? data.takeovers : 0,
+    responseKind: data.responseKind,
+    response: data.response,
+    responseBytes: data.responseBytes,
+  };
+}
+
+/**
+ * The Firestore fields of a record. `replace` writes a delete for every absent optional field,
+ * so an `update` leaves nothing of the record it replaces.
+ */
+export function toFirestore(record: IdempotencyRecord, nowMs: number, replace: boolean): DocumentData {
+  const absent = replace ? FieldValue.delete() : undefined;
+  const fields: DocumentData = {
+    state: record.state,
+    fn: record.fn,
+    requestHash: record.requestHash,
+    lockedUntil: record.lockedUntilMs !== undefined ? Timestamp.fromMillis(record.lockedUntilMs) : absent,
+    // The TTL policy field: Firestore deletes the document some time after this instant.
+    expireAt: Timestamp.fromMillis(record.expireAtMs),
+    takeovers: record.takeovers,
+    responseKind: record.responseKind ?? absent,
+    response: record.response ?? absent,
+    responseBytes: record.responseBytes ?? absent,
+    updatedAt: Timestamp.fromMillis(nowMs),
+  };
+  for (const key of Object.keys(fields)) if (fields[key] === undefined) delete fields[key];
+  return fields;
+}
+
+type ClaimResult =
+  | { won: false; decision: Exclude<Decision, { kind: "claim" } | { kind: "takeover" }>; record: IdempotencyRecord }
+  | {
+      won: true;
+      decision: Extract<Decision, { kind: "claim" } | { kind: "takeover" }>;
+      running: IdempotencyRecord;
+      claimTime: Timestamp;
+    };
+
+async function claim(ref: DocumentReference, fn: string, hash: string, s: IdempotencySettings): Promise<ClaimResult> {
+  for (let attempt = 0; attempt < MAX_CLAIM_ATTEMPTS; attempt++) {
+    const snapshot = await ref.get();
+    const nowMs = s.now();
+    const record = snapshot.exists ? fromFirestore(snapshot.data() as DocumentData) : undefined;
+    const decision = decide(record, hash, nowMs);
+    if (decision.kind !== "claim" && decision.kind !== "takeover") {
+      return { won: false, decision, record: record as IdempotencyRecord };
+    }
+    const timing = { nowMs, leaseMs: s.leaseSeconds * 1000, ttlMs: s.ttlSeconds * 1000 };
+    const running = runningRecord(fn, hash, timing, decision.kind === "takeover" ? decision.takeovers : 0);
+    try {
+      const write = snapshot.exists
+        ? await ref.update(toFirestore(running, nowMs, true), { lastUpdateTime: snapshot.updateTime })
+        : await ref.create(toFirestore(running, nowMs, false));
+      return { won: true, decision, running, claimTime: write.writeTime };
+    } catch (error) {
+      if (!isLostRace(error)) throw error;
+    }
+  }
+  // Someone else keeps winning the key: from this caller's view it is in flight.
+  return { won: false, decision: { kind: "in_flight", retryAfterSeconds: 1 }, record: undefined as never };
+}
+
+function mismatchError(): AppError {
+  return new AppError("failed-precondition", "This idempotency key was already used with a different request.", {
+    reason: "idempotency-key-reused",
+    httpStatus: 422,
+  });
+}
+
+function inFlightError(retryAfterSeconds: number): AppError {
+  return new AppError("aborted", "A request with this idempotency key is still being processed. Retry later.", {
+    reason: "idempotency-request-in-flight",
+    retryAfterSeconds,
+    httpStatus: 409,
+  });
+}
+
+/** Replays a stored response: returns the stored result or throws the stored error. */
+function replay<R>(record: IdempotencyRecord): R {
+  switch (record.responseKind) {
+    case "value":
+      return storedValue(record.response as string) as R;
+    case "http":
+      return JSON.parse(record.response as string) as R;
+    case "error":
+      throw storedError(record.response as string);
+    default:
+      throw new AppError(
+        "failed-precondition",
+        "The original request with this idempotency key succeeded, but its response was too large to keep for " +
+          "replay. Read the resource instead.",
+        { reason: "idempotency-response-not-stored" },
+      );
+  }
+}
+
+/** An HTTPS result is a server error when its status is 5xx. */
+function isServerResult(kind: "value" | "http", result: unknown): boolean {
+  return kind === "http" && ((result as StoredHttpResult | undefined)?.status ?? 500) >= 500;
+}
+
+/** The error a stored client (or cached server) error replays as: what the client saw the first time. */
+function errorResponse(error: unknown, maxBytes: number): StoredResponse {
+  const mapped = toHttpsError(error);
+  const details = (error instanceof AppError ? error.details : mapped.details) ?? {};
+  return storeResponse("error", { code: mapped.code, message: mapped.message, details }, maxBytes);
+}
+
+/**
+ * Runs `execute` at most once per key: see the module comment. Called through the platform
+ * port (`runIdempotent`) when a function declared idempotent is called with a key.
+ */
+export async function runWithIdempotency<R>(
+  invocation: IdempotentInvocation,
+  execute: () => Promise<R>,
+  deps: EngineDeps,
+): Promise<R> {
+  const { spec } = invocation;
+  const fn = spec.name;
+  // Without a principal there is no scope that keeps one client's key from replaying another's.
+  if (!invocation.principal) throw unauthenticated("Sign in to use an idempotency key.");
+  const settings = settingsFor(spec);
+  const keyHash = scopeHash({
+    tenantId: invocation.tenantId,
+    principal: invocation.principal,
+    fn,
+    key: invocation.key!,
+  });
+  const hash = requestHash(invocation.input);
+  const ref = recordRef(deps.rootDb(), invocation.tenantId, keyHash);
+  const kind: "value" | "http" = spec.kind === "https" ? "http" : "value";
+
+  const claimed = await claim(ref, fn, hash, settings);
+  if (!claimed.won) {
+    const { decision } = claimed;
+    if (decision.kind === "replay") {
+      metrics.inc(REQUESTS, { fn, outcome: "replay" });
+      return replay<R>(claimed.record);
+    }
+    if (decision.kind === "mismatch") {
+      metrics.inc(REQUESTS, { fn, outcome: "mismatch" });
+      throw mismatchError();
+    }
+    metrics.inc(REQUESTS, { fn, outcome: "in_flight" });
+    throw inFlightError(decision.retryAfterSeconds);
+  }
+
+  metrics.inc(REQUESTS, { fn, outcome: "first" });
+  if (claimed.decision.kind === "takeover") {
+    metrics.inc(TAKEOVERS, { fn });
+    log.warn("idempotency lease expired; a retry took over", { idempotencyRecord: keyHash.slice(0, 16) });
+  }
+  const { running, claimTime } = claimed;
+  const ttlMs = settings.ttlSeconds * 1000;
+  const finish = (state: "COMPLETED" | "FAILED", response: StoredResponse): DocumentData => {
+    const nowMs = settings.now();
+    return toFirestore(finishedRecord(running, state, response, { nowMs, ttlMs }), nowMs, true);
+  };
+
+  // Completion inside the handler's own transaction (the first one that commits).
+  let committed: StoredResponse | undefined;
+  invocation.hooks.push((tx, txResult) => {
+    if (committed || isServerResult(kind, txResult)) return;
+    let response: StoredResponse;
+    try {
+      response = storeResponse(kind, txResult, settings.maxResponseBytes);
+    } catch {
+      return; // not JSON (e.g. holds a reference): complete after the handler instead
+    }
+    // Fenced: if the lease was taken over, this whole transaction fails and its effects with it.
+    tx.update(ref, finish(response.kind === "http" && isClientStatus(txResult) ? "FAILED" : "COMPLETED", response), {
+      lastUpdateTime: claimTime,
+    });
+    return () => {
+      committed = response;
+    };
+  });
+
+  /** Writes the terminal record unless the lease was lost; returns false when it was. */
+  const complete = async (fields: DocumentData | "release"): Promise<boolean> => {
+    try {
+      if (fields === "release") await ref.delete({ lastUpdateTime: claimTime });
+      else await ref.update(fields, { lastUpdateTime: claimTime });
+      return true;
+    } catch (error) {
+      if (!isLostRace(error)) throw error;
+      metrics.inc(RESULTS, { fn, result: "lease_lost" });
+      log.warn("idempotency lease lost before completion; the record was left to its new holder", {
+        idempotencyRecord: keyHash.slice(0, 16),
+      });
+      return false;
+    }
+  };
+
+  let result: R;
+  try {
+    result = await execute();
+  } catch (error) {
+    if (isClientError(error)) {
+      const response = errorResponse(error, settings.maxResponseBytes);
+      // A client error after the completion committed rewrites the response, so replays match.
+      const ok = committed
+        ? (await ref.update(finish("FAILED", response)), true)
+        : await complete(finish("FAILED", response));
+      if (ok) {
+        metrics.inc(RESULTS, { fn, result: "failed" });
+        metrics.inc(STORED_BYTES, { fn }, response.bytes);
+      }
+      throw response.json ? storedError(response.json) : error;
+    }
+    if (committed) {
+      // The effect is durable and recorded: a retry replays it instead of running it again.
+      metrics.inc(RESULTS, { fn, result: "completed" });
+    } else if (settings.cacheServerErrors) {
+      const response = errorResponse(error, settings.maxResponseBytes);
+      if (await complete(finish("FAILED", response))) {
+        metrics.inc(RESULTS, { fn, result: "failed" });
+        metrics.inc(STORED_BYTES, { fn }, response.bytes);
+      }
+    } else if (await complete("release")) {
+      metrics.inc(RESULTS, { fn, result: "released" });
+    }
+    throw error;
+  }
+
+  if (isServerResult(kind, result) && !committed) {
+    if (settings.cacheServerErrors) {
+      const response = storeResponse(kind, result, settings.maxResponseBytes);
+      if (await complete(finish("FAILED", response))) {
+        metrics.inc(RESULTS, { fn, result: "failed" });
+        metrics.inc(STORED_BYTES, { fn }, response.json ? response.bytes : 0);
+      }
+      return response.json ? (JSON.parse(response.json) as R) : result;
+    }
+    if (await complete("release")) metrics.inc(RESULTS, { fn, result: "released" });
+    return result;
+  }
+
+  let response: StoredResponse;
+  try {
+    response = storeResponse(kind, result, settings.maxResponseBytes);
+  } catch (error) {
+    // A result that is not JSON cannot be sent either: release the key and fail as a server error.
+    if (!committed && (await complete("release"))) metrics.inc(RESULTS, { fn, result: "released" });
+    throw error;
+  }
+  const state = kind === "http" && isClientStatus(result) ? "FAILED" : "COMPLETED";
+  let stored = true;
+  if (!committed) {
+    stored = await complete(finish(state, response));
+  } else if (committed.json !== response.json || committed.kind !== response.kind) {
+    // The handler returned something other than its transaction's result: keep what the client got.
+    await ref.update(finish(state, response));
+  }
+  if (stored) {
+    metrics.inc(RESULTS, { fn, result: state === "COMPLETED" ? "completed" : "failed" });
+    if (response.json) metrics.inc(STORED_BYTES, { fn }, response.bytes);
+    else metrics.inc(RESULTS, { fn, result: "unstored" });
+  }
+  if (response.kind === "unstored") {
+    log.warn("idempotent response too large to store; replays will get idempotency-response-not-stored", {
+      bytes: response.bytes,
+      limit: settings.maxResponseBytes,
+    });
+    return result;
+  }
+  // The first caller gets exactly the bytes a replay will get.
+  return (kind === "value" ? storedValue(response.json as string) : JSON.parse(response.json as string)) as R;
+}
+
+function isClientStatus(result: unknown): boolean {
+  const status = (result as StoredHttpResult | undefined)?.status ?? 0;
+  return status >= 400 && status < 500;
 }

@@ -12,17 +12,17 @@ import { onCall, type CallableOptions, type CallableRequest } from "firebase-fun
 import type { z } from "zod";
 import { withInvocation } from "./context";
 import { toHttpsError } from "./errors";
-import { runIdempotent, splitIdempotencyKey } from "./idempotency-port";
+import { runHookedTransaction, runIdempotent, splitIdempotencyKey, type TransactionHook } from "./idempotency-port";
 import { describeError, log } from "./logger";
 import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
-import { withSpec, type FunctionSpec, type IdempotencyMode } from "./spec";
+import { withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
 import { parseInput } from "./validation";
 import { satisfies, type PermissionRequirement } from "../rbac/effective";
 import type { Permission } from "../rbac/permissions";
 
 /** Hooks that run inside a handler's transaction just before it commits (idempotency uses it). */
-export type TransactionHook = (tx: Transaction, result: unknown) => void | Promise<void>;
+export type { TransactionHook };
 
 export interface BaseContext<I> {
   data: I;
@@ -53,6 +53,8 @@ interface CommonSpec<S extends z.ZodType> {
   input: S;
   output?: z.ZodType;
   idempotent?: IdempotencyMode;
+  /** Per-function overrides of the idempotency params. */
+  idempotencyOptions?: IdempotencyOptions;
   requireMfa?: boolean;
   sensitive?: boolean;
   platformAdmin?: boolean;
@@ -98,18 +100,17 @@ async function execute<I, R>(
       requirePermission(tenant?.permissions ?? new Set<Permission>(), req, principal?.uid, tenant?.tenant.id),
     runTransaction: <T>(fn: (tx: Transaction) => Promise<T>) => {
       if (!tenant) throw new Error("runTransaction needs a tenant context");
-      return withSpan("firestore.transaction", () =>
-        tenant.db.runTransaction(async (tx) => {
-          const result = await fn(tx);
-          for (const hook of hooks) await hook(tx, result);
-          return result;
-        }),
-      );
+      return withSpan("firestore.transaction", () => runHookedTransaction(tenant.db, hooks, fn));
     },
   } as unknown as TenantContext<I>;
   return runIdempotent({ spec, key, input: data, tenantId: tenant?.tenant.id, principal: principal?.uid, hooks }, () =>
     handler(ctx),
   );
+}
+
+/** The timeout an options object sets, when it is a plain number (not a param expression). */
+export function timeoutOf(options: { timeoutSeconds?: unknown } | undefined): number | undefined {
+  return typeof options?.timeoutSeconds === "number" ? options.timeoutSeconds : undefined;
 }
 
 function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx: TenantContext<I>) => Promise<R>) {
@@ -143,6 +144,8 @@ export function callable<S extends z.ZodType, R>(
     auth: spec.auth ?? "required",
     tenant: false,
     idempotent: spec.idempotent,
+    idempotencyOptions: spec.idempotencyOptions,
+    timeoutSeconds: timeoutOf(spec.options),
     requireMfa: spec.requireMfa,
     sensitive: spec.sensitive,
     platformAdmin: spec.platformAdmin,
@@ -165,6 +168,8 @@ export function tenantCallable<S extends z.ZodType, R>(
     tenant: true,
     permission: spec.permission,
     idempotent: spec.idempotent,
+    idempotencyOptions: spec.idempotencyOptions,
+    timeoutSeconds: timeoutOf(spec.options),
     requireMfa: spec.requireMfa,
     sensitive: spec.sensitive,
     platformAdmin: spec.platformAdmin,

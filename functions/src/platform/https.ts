@@ -5,6 +5,7 @@
  *
  * Errors are answered as RFC 9457 problem+json: `{type, title, status, detail, code, …}`.
  */
+import type { Transaction } from "firebase-admin/firestore";
 import type { Request } from "firebase-functions/v2/https";
 import { onRequest, type HttpsOptions } from "firebase-functions/v2/https";
 import type { Response } from "express";
@@ -12,11 +13,11 @@ import type { z } from "zod";
 import { adminAuth } from "./admin";
 import { withInvocation } from "./context";
 import { AppError, invalidArgument, toHttpsError, unauthenticated } from "./errors";
-import { checkIdempotencyKey, runIdempotent } from "./idempotency-port";
-import type { TransactionHook } from "./callable";
+import { checkIdempotencyKey, runHookedTransaction, runIdempotent, type TransactionHook } from "./idempotency-port";
+import { timeoutOf } from "./callable";
 import { describeError, log } from "./logger";
 import { admit, type Principal, type TenantAdmission } from "./pipeline";
-import { withSpec, type FunctionSpec, type IdempotencyMode } from "./spec";
+import { withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation } from "./tracing-port";
 import { parseInput } from "./validation";
 import type { PermissionRequirement } from "../rbac/effective";
@@ -41,6 +42,11 @@ export interface HttpsContext<I> {
   permissions?: TenantAdmission["permissions"];
   db?: TenantAdmission["db"];
   hooks: TransactionHook[];
+  /**
+   * Tenant endpoints: runs a transaction on the tenant's data; when the call is idempotent the
+   * completion record commits in this same transaction.
+   */
+  runTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T>;
 }
 
 export interface HttpsSpec<S extends z.ZodType> {
@@ -54,6 +60,8 @@ export interface HttpsSpec<S extends z.ZodType> {
   tenant?: boolean;
   permission?: PermissionRequirement;
   idempotent?: IdempotencyMode;
+  /** Per-function overrides of the idempotency params. */
+  idempotencyOptions?: IdempotencyOptions;
   requireMfa?: boolean;
   sensitive?: boolean;
   platformAdmin?: boolean;
@@ -137,6 +145,8 @@ export function httpsEndpoint<S extends z.ZodType>(
     tenant: spec.tenant ?? false,
     permission: spec.permission,
     idempotent: spec.idempotent,
+    idempotencyOptions: spec.idempotencyOptions,
+    timeoutSeconds: timeoutOf(spec.options),
     requireMfa: spec.requireMfa,
     sensitive: spec.sensitive,
     platformAdmin: spec.platformAdmin,
@@ -150,7 +160,8 @@ export function httpsEndpoint<S extends z.ZodType>(
         headers: { Allow: spec.methods.join(", ") },
       };
     }
-    const principal = await principalOf(req, full.auth === "required");
+    // auth "none": the Authorization header belongs to the endpoint (e.g. the operator token of `metrics`).
+    const principal = full.auth === "none" ? undefined : await principalOf(req, full.auth === "required");
     const admission = await admit(full, principal);
     const rawKey = req.headers["idempotency-key"];
     const key =
@@ -159,7 +170,20 @@ export function httpsEndpoint<S extends z.ZodType>(
         : undefined;
     const data = parseInput(spec.input, readInput(req)) as z.output<S>;
     const hooks: TransactionHook[] = [];
-    const ctx: HttpsContext<z.output<S>> = { req, data, principal, uid: principal?.uid, ...admission.tenant, hooks };
+    const tenantDb = admission.tenant?.db;
+    const runTransaction = <T>(fn: (tx: Transaction) => Promise<T>): Promise<T> => {
+      if (!tenantDb) throw new Error("runTransaction needs a tenant context");
+      return runHookedTransaction(tenantDb, hooks, fn);
+    };
+    const ctx: HttpsContext<z.output<S>> = {
+      req,
+      data,
+      principal,
+      uid: principal?.uid,
+      ...admission.tenant,
+      hooks,
+      runTransaction,
+    };
     return runIdempotent(
       { spec: full, key, input: data, tenantId: admission.tenant?.tenant.id, principal: principal?.uid, hooks },
       () => handler(ctx),

@@ -3,9 +3,21 @@
  * wrappers stay small and lets the engine (src/idempotency) load only when a function that is
  * declared idempotent is actually called with a key.
  */
-import type { TransactionHook } from "./callable";
+import type { Firestore, Transaction } from "firebase-admin/firestore";
+import { rootFirestore } from "./admin";
 import { invalidArgument } from "./errors";
+import { metrics } from "./metrics";
 import type { FunctionSpec } from "./spec";
+
+/**
+ * Runs inside a handler's transaction just before it commits, with the transaction and the
+ * transaction callback's result. It may return a function, called only once that transaction
+ * has committed (the idempotency engine learns that its completion record is durable).
+ */
+export type TransactionHook = (
+  tx: Transaction,
+  result: unknown,
+) => void | (() => void) | Promise<void> | Promise<(() => void) | void>;
 
 /** Keys are 1-255 printable ASCII characters (draft-ietf-httpapi-idempotency-key-header). */
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
@@ -20,6 +32,11 @@ export interface IdempotentInvocation {
   principal?: string;
   /** Transaction hooks the engine may register to complete inside the handler's transaction. */
   hooks: TransactionHook[];
+}
+
+/** What the engine needs from the platform; tests may pass their own. */
+export interface EngineDeps {
+  rootDb: () => Firestore;
 }
 
 /** Validates a client-supplied idempotency key, or throws `invalid-argument`. */
@@ -43,12 +60,42 @@ export function splitIdempotencyKey(spec: FunctionSpec, data: unknown): { key?: 
   return { key: checkIdempotencyKey(idempotencyKey), rest };
 }
 
+/**
+ * Runs `fn` in a Firestore transaction, then the hooks inside it just before commit, and the
+ * hooks' after-commit callbacks once it has committed. The wrappers expose this as
+ * `ctx.runTransaction`, so an idempotent call's completion record commits with its effect.
+ */
+export async function runHookedTransaction<T>(
+  db: { runTransaction<U>(fn: (tx: Transaction) => Promise<U>): Promise<U> },
+  hooks: readonly TransactionHook[],
+  fn: (tx: Transaction) => Promise<T>,
+): Promise<T> {
+  let committed: (() => void)[] = [];
+  const result = await db.runTransaction(async (tx) => {
+    // A retried attempt starts over: only the attempt that commits may report.
+    committed = [];
+    const value = await fn(tx);
+    for (const hook of hooks) {
+      const after = await hook(tx, value);
+      if (typeof after === "function") committed.push(after);
+    }
+    return value;
+  });
+  committed.forEach((after) => after());
+  return result;
+}
+
 /** Runs `execute` under the idempotency engine when the function and the call ask for it. */
-export async function runIdempotent<R>(invocation: IdempotentInvocation, execute: () => Promise<R>): Promise<R> {
+export async function runIdempotent<R>(
+  invocation: IdempotentInvocation,
+  execute: () => Promise<R>,
+  deps: EngineDeps = { rootDb: rootFirestore },
+): Promise<R> {
   const mode = invocation.spec.idempotent;
   if (!mode) return execute();
   if (invocation.key === undefined) {
     if (mode === "required") {
+      metrics.inc("idempotency_requests_total", { fn: invocation.spec.name, outcome: "missing_key" });
       throw invalidArgument("This function requires an idempotency key", {
         idempotencyKey: ["required"],
       });
@@ -56,5 +103,5 @@ export async function runIdempotent<R>(invocation: IdempotentInvocation, execute
     return execute();
   }
   const engine = await import("../idempotency/engine");
-  return engine.runWithIdempotency(invocation, execute);
+  return engine.runWithIdempotency(invocation, execute, deps);
 }

@@ -11,6 +11,18 @@ export type FunctionKind = "callable" | "https" | "task";
 /** Idempotency: `"required"` rejects calls without a key; `true`/`"optional"` honours one when given. */
 export type IdempotencyMode = boolean | "optional" | "required";
 
+/** Per-function overrides of the idempotency params (see docs/core-modules.md, Idempotency). */
+export interface IdempotencyOptions {
+  /** Store and replay server errors instead of releasing the key (IDEMPOTENCY_CACHE_SERVER_ERRORS). */
+  cacheServerErrors?: boolean;
+  /** How long a completed key is replayed, 60 s – 30 d (IDEMPOTENCY_TTL_SECONDS). */
+  ttlSeconds?: number;
+  /** Lease on a running key, 1 – 3600 s (IDEMPOTENCY_LOCK_SECONDS, at least the function timeout). */
+  lockSeconds?: number;
+  /** Clock in epoch milliseconds; tests inject one to move past leases and TTLs. */
+  now?: () => number;
+}
+
 export interface FunctionSpec {
   kind: FunctionKind;
   /** Must equal the exported name; used in logs, metrics and idempotency scopes. */
@@ -28,6 +40,9 @@ export interface FunctionSpec {
   /** Checks ID-token revocation and that the caller's session is still active. */
   sensitive?: boolean;
   idempotent?: IdempotencyMode;
+  idempotencyOptions?: IdempotencyOptions;
+  /** The function's timeout when it sets one; the idempotency lease is never shorter. */
+  timeoutSeconds?: number;
   /** Only the platform admin (custom claim `platformAdmin: true`) may call it. */
   platformAdmin?: boolean;
   /** HTTPS only: accepted methods. */
