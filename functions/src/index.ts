@@ -25,7 +25,33 @@ export {
 export { listRoles, createRole, updateRole, deleteRole, assignRoles } from "./rbac";
 // idempotency
 // sessions and mfa
+export { startSession, refreshSession, listSessions, revokeSession, revokeAllSessions } from "./sessions";
+export {
+  enrollMfa,
+  confirmMfa,
+  verifyMfa,
+  getMfaStatus,
+  regenerateRecoveryCodes,
+  disableMfa,
+  setTenantMfaPolicy,
+} from "./mfa";
 // payments and webhooks
+export { createPayment, getPayment, listPayments, paymentWebhook, processPaymentEvent } from "./payments";
+export {
+  adminListDeadLetters,
+  adminReplayDeadLetters,
+  createWebhookEndpoint,
+  deleteWebhookEndpoint,
+  deliverWebhook,
+  listDeadLetters,
+  listWebhookDeliveries,
+  listWebhookEndpoints,
+  replayDeadLetters,
+  rotateWebhookEndpointSecret,
+  sendTestWebhook,
+  setWebhookEndpointStatus,
+  updateWebhookEndpoint,
+} from "./webhooks";
 // storage
 export { getUploadUrl, getDownloadUrl } from "./storage";
 // observability
