@@ -31,6 +31,6 @@ export default async function globalSetup(): Promise<void> {
   // eslint-disable-next-line no-console
   console.log(
     `\nconformance: target ${host} (${(globalThis as any).__CONFORMANCE_EMULATOR__ ? "ours, in-process" : "external"}), ` +
-      `op-log tests ${process.env.FIRESTORE_EMULATOR_OPLOG === "1" ? "enabled" : "SKIPPED (endpoint not available)"}`,
+      `op-log tests ${process.env.FIRESTORE_EMULATOR_OPLOG === "1" ? "enabled" : "SKIPPED (no op-log endpoint, or FIRESTORE_EMULATOR_OPLOG=0)"}`,
   );
 }
