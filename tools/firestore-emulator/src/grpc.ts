@@ -112,7 +112,14 @@ export function unframe(body: Buffer, encoding: string | undefined): Buffer[] {
   return out;
 }
 
-/** Percent-encodes a status message as the grpc-message trailer requires. */
+/**
+ * Percent-encodes a status message as the grpc-message trailer requires: printable ASCII other
+ * than `%` stays as is (clients decode only what must be encoded, so `,` must not become `%2C`).
+ */
 export function encodeGrpcMessage(msg: string): string {
-  return encodeURIComponent(msg).replace(/%20/g, " ");
+  let out = "";
+  for (const byte of Buffer.from(msg, "utf8")) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : "%" + byte.toString(16).toUpperCase().padStart(2, "0");
+  }
+  return out;
 }

@@ -129,7 +129,7 @@ function serveGrpc(
   const handler = rpcs.get(name);
   if (!codec || !handler || codec.requestStream) {
     stream.resume();
-    sendStatus(stream, Status.UNIMPLEMENTED, `Method ${pathName} is not implemented by this emulator`);
+    sendStatus(stream, Status.UNIMPLEMENTED, `Method ${pathName} is not implemented by this emulator`, false);
     return;
   }
   const controller = new AbortController();
@@ -143,7 +143,7 @@ function serveGrpc(
       if (msgs.length !== 1) throw new GrpcError(Status.INVALID_ARGUMENT, "expected exactly one request message");
       req = codec.decode(msgs[0]);
     } catch (e) {
-      sendError(stream, e);
+      sendError(stream, e, codec.responseStream);
       return;
     }
     Promise.resolve()
@@ -157,26 +157,30 @@ function serveGrpc(
           stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", "grpc-message": "" }));
           stream.end(payload);
         },
-        (e) => sendError(stream, e),
+        (e) => sendError(stream, e, codec.responseStream),
       );
   });
 }
 
-function sendError(stream: http2.ServerHttp2Stream, e: unknown): void {
-  if (e instanceof GrpcError) sendStatus(stream, e.code, e.message);
-  else sendStatus(stream, Status.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`);
+function sendError(stream: http2.ServerHttp2Stream, e: unknown, streaming: boolean): void {
+  if (e instanceof GrpcError) sendStatus(stream, e.code, e.message, streaming);
+  else sendStatus(stream, Status.INTERNAL, `internal error: ${(e as Error)?.message ?? String(e)}`, streaming);
 }
 
-/** A trailers-only response: the status travels in the single HEADERS frame. */
-function sendStatus(stream: http2.ServerHttp2Stream, code: number, message: string): void {
+/**
+ * Ends a call with a non-OK status. Unary calls get a trailers-only response. Server-streaming
+ * calls get headers first and the status in trailers: google-gax's stream wrapper treats an
+ * error that arrives before any response headers as "no response" and silently re-sends the
+ * request (twice, seconds apart), which would turn every ABORTED read into a multi-second stall.
+ */
+function sendStatus(stream: http2.ServerHttp2Stream, code: number, message: string, streaming: boolean): void {
   if (stream.destroyed || stream.closed || stream.headersSent) return;
-  stream.respond(
-    {
-      ":status": 200,
-      "content-type": "application/grpc+proto",
-      "grpc-status": String(code),
-      "grpc-message": encodeGrpcMessage(message),
-    },
-    { endStream: true },
-  );
+  const status = { "grpc-status": String(code), "grpc-message": encodeGrpcMessage(message) };
+  if (streaming) {
+    stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+    stream.once("wantTrailers", () => stream.sendTrailers(status));
+    stream.end();
+  } else {
+    stream.respond({ ":status": 200, "content-type": "application/grpc+proto", ...status }, { endStream: true });
+  }
 }
