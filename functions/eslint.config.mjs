@@ -12,7 +12,15 @@ export default tseslint.config(
   {
     // Module code must stay inside its tenant: no raw Firestore, no climbing out of a reference.
     files: ["src/**/*.ts"],
-    ignores: ["src/platform/**", "src/tenancy/**", "src/health/**", "src/rbac/effective.ts"],
+    // src/sessions and src/mfa: sessions/{id} and users/{uid}/private/mfa are per-user, not tenant data.
+    ignores: [
+      "src/platform/**",
+      "src/tenancy/**",
+      "src/health/**",
+      "src/rbac/effective.ts",
+      "src/sessions/**",
+      "src/mfa/**",
+    ],
     rules: {
       "no-restricted-imports": [
         "error",

@@ -10,7 +10,7 @@ import { currentInvocation } from "./context";
 import { AppError, failedPrecondition, permissionDenied, unauthenticated } from "./errors";
 import { log } from "./logger";
 import type { FunctionSpec } from "./spec";
-import { checkSensitiveSession } from "./session-guard";
+import { checkSensitiveSession, checkTenantMfaPolicy } from "./session-guard";
 import { effectivePermissions, logDenial, satisfies, type PermissionRequirement } from "../rbac/effective";
 import type { Permission } from "../rbac/permissions";
 import { TenantDb } from "../tenancy/db";
@@ -83,6 +83,7 @@ export async function admit(
     }
     throw error;
   }
+  await checkTenantMfaPolicy(principal, resolved.tenant.mfaRequiredRoles, resolved.member.roles);
   const permissions = await effectivePermissions(resolved.tenant, resolved.member.roles);
   if (spec.permission) requirePermission(permissions, spec.permission, principal.uid, tid);
   return {

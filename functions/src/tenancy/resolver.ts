@@ -22,6 +22,8 @@ export interface Tenant {
   name: string;
   status: TenantStatus;
   configVersion: number;
+  /** Roles whose members must use an MFA-verified session (set by setTenantMfaPolicy). */
+  mfaRequiredRoles?: string[];
 }
 
 export interface Member {
@@ -133,6 +135,9 @@ function toTenant(id: string, data: FirebaseFirestore.DocumentData): Tenant {
     name: String(data.name ?? ""),
     status: data.status === "suspended" ? "suspended" : "active",
     configVersion: Number(data.configVersion ?? 0),
+    ...(Array.isArray(data.mfaRequiredRoles) && data.mfaRequiredRoles.length > 0
+      ? { mfaRequiredRoles: data.mfaRequiredRoles.map(String) }
+      : {}),
   };
 }
 
