@@ -71,7 +71,8 @@ export function listRoleViews(custom: CustomRoles): RoleView[] {
   return [...BUILT_IN_ROLES, ...Object.keys(custom).sort()].map((id) => roleView(id, custom));
 }
 
-interface State {
+/** A tenant's role graph and the caller's permissions, as read inside one transaction. */
+export interface RoleState {
   configVersion: number;
   custom: CustomRoles;
   /** The caller's permissions as of this transaction. */
@@ -83,7 +84,12 @@ function activeRolesOf(data: FirebaseFirestore.DocumentData | undefined): string
   return Array.isArray(data.roles) ? data.roles.map(String) : [];
 }
 
-async function readState(tx: Transaction, actor: RbacActor): Promise<State> {
+/**
+ * Reads, inside `tx`, the tenant document (for its configVersion, and so that every role change
+ * conflicts with every other), the custom roles and the caller's membership. Other modules that
+ * change memberships (removeMember) can use it to apply the same rules.
+ */
+export async function readRoleState(tx: Transaction, actor: Pick<RbacActor, "db" | "uid">): Promise<RoleState> {
   const { db } = actor;
   const [tenant, roles, caller] = await Promise.all([
     tx.get(db.tenantDoc()),
@@ -105,7 +111,7 @@ async function readState(tx: Transaction, actor: RbacActor): Promise<State> {
 }
 
 /** Active members who are owners under `custom` (directly or through a custom role). */
-async function readOwners(tx: Transaction, db: TenantDb, custom: CustomRoles): Promise<MemberRoles[]> {
+export async function readOwners(tx: Transaction, db: TenantDb, custom: CustomRoles): Promise<MemberRoles[]> {
   const ids = ownerRoleIds(custom);
   const owners = new Map<string, MemberRoles>();
   // array-contains-any takes at most 30 values per query.
@@ -149,7 +155,7 @@ export interface RoleChange {
 /** Creates custom role `roleId`. */
 export async function createRole(actor: RbacActor, roleId: string, input: RoleInput): Promise<RoleChange> {
   const result = await run(actor, async (tx) => {
-    const state = await readState(tx, actor);
+    const state = await readRoleState(tx, actor);
     const next = planRoleUpsert(state.custom, roleId, input, state.caller, "create");
     tx.set(actor.db.doc(`roles/${roleId}`), roleDoc(next[roleId], actor, true));
     bumpConfigVersion(tx, actor.db.tenantId);
@@ -163,7 +169,7 @@ export async function createRole(actor: RbacActor, roleId: string, input: RoleIn
 /** Replaces the given fields of custom role `roleId`; fields left out keep their value. */
 export async function updateRole(actor: RbacActor, roleId: string, patch: Partial<RoleInput>): Promise<RoleChange> {
   const result = await run(actor, async (tx) => {
-    const state = await readState(tx, actor);
+    const state = await readRoleState(tx, actor);
     const existing = Object.prototype.hasOwnProperty.call(state.custom, roleId) ? state.custom[roleId] : undefined;
     const input: RoleInput = {
       permissions: patch.permissions ?? existing?.permissions ?? [],
@@ -189,7 +195,7 @@ export async function updateRole(actor: RbacActor, roleId: string, patch: Partia
  */
 export async function deleteRole(actor: RbacActor, roleId: string): Promise<{ configVersion: number }> {
   const result = await run(actor, async (tx) => {
-    const state = await readState(tx, actor);
+    const state = await readRoleState(tx, actor);
     planRoleDelete(state.custom, roleId, state.caller);
     const holders = await tx.get(actor.db.collection("members").where("roles", "array-contains", roleId));
     const active = holders.docs.filter((d) => activeRolesOf(d.data()) !== null).length;
@@ -220,7 +226,7 @@ export interface Assignment {
 /** Sets member `uid`'s roles (replacing the previous set). */
 export async function assignRoles(actor: RbacActor, uid: string, roles: readonly string[]): Promise<Assignment> {
   const result = await run(actor, async (tx) => {
-    const state = await readState(tx, actor);
+    const state = await readRoleState(tx, actor);
     const memberRef = actor.db.doc(`members/${uid}`);
     const member = await tx.get(memberRef);
     const before = activeRolesOf(member.data());
