@@ -73,3 +73,22 @@ describe("INVALID_ARGUMENT (3) for requests the server must reject (raw requests
     expect((await ctx.db.doc("e/x").get()).exists).toBe(false);
   });
 });
+
+describe("read-only transactions refuse writes", () => {
+  it("rejects a Commit with writes in a read-only transaction and writes nothing", async () => {
+    const [t] = await ctx.raw.beginTransaction({ database: database(), options: { readOnly: {} } }, ctx.callOpts);
+    const code = await codeOf(
+      ctx.raw.commit(
+        {
+          database: database(),
+          transaction: t.transaction,
+          writes: [{ update: { name: `${ctx.docsRoot}/e/ro`, fields: {} } }],
+        },
+        ctx.callOpts,
+      ),
+    );
+    // Production error code is not documented; INVALID_ARGUMENT is the likely one.
+    expect([Code.INVALID_ARGUMENT, Code.FAILED_PRECONDITION]).toContain(code);
+    expect((await ctx.db.doc("e/ro").get()).exists).toBe(false);
+  });
+});

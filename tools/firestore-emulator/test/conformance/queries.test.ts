@@ -74,6 +74,18 @@ describe("collection and collectionGroup scope", () => {
     ]);
   });
 
+  it("collectionGroup pages with a DocumentSnapshot cursor across different parents", async () => {
+    const first = await ctx.db.collectionGroup("members").orderBy("__name__").limit(2).get();
+    expect(first.docs.map((d) => d.ref.path)).toEqual(["members/top", "tenants/a/members/m1"]);
+    const next = await ctx.db
+      .collectionGroup("members")
+      .orderBy("__name__")
+      .startAfter(first.docs[1])
+      .limit(2)
+      .get();
+    expect(next.docs.map((d) => d.ref.path)).toEqual(["tenants/a/teams/t1/members/m3", "tenants/b/members/m2"]);
+  });
+
   it("collectionGroup applies filters", async () => {
     const snap = await ctx.db.collectionGroup("members").where("role", "==", "owner").get();
     expect(snap.docs.map((d) => d.ref.path).sort()).toEqual([
@@ -102,6 +114,11 @@ describe("field filter operators", () => {
 
   it("!= excludes documents where the field is missing or null", async () => {
     expect(sortedIds(await ops().where("n", "!=", 1).get())).toEqual(["b", "c", "d", "g"]);
+  });
+
+  it("orders != and not-in results by the filtered field (type order, then value)", async () => {
+    expect(ids(await ops().where("n", "!=", 1).get())).toEqual(["g", "b", "c", "d"]);
+    expect(ids(await ops().where("n", "not-in", [1, 3]).get())).toEqual(["g", "b", "d"]);
   });
 
   it("< and <= are bounded to the operand's type (numbers only for a number)", async () => {

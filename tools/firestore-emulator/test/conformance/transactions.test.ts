@@ -297,6 +297,26 @@ describe("ABORTED for contended transactions (low level)", () => {
     }
   }, 15_000);
 
+  it("BeginTransaction accepts retryTransaction (the SDK's retry of an aborted transaction)", async () => {
+    const database = `projects/${ctx.projectId}/databases/(default)`;
+    const [t1] = await ctx.raw.beginTransaction({ database }, ctx.callOpts);
+    await ctx.raw.rollback({ database, transaction: t1.transaction }, ctx.callOpts);
+    const [t2] = await ctx.raw.beginTransaction(
+      { database, options: { readWrite: { retryTransaction: t1.transaction } } },
+      ctx.callOpts,
+    );
+    expect(Buffer.from(t2.transaction).length).toBeGreaterThan(0);
+    await ctx.raw.commit(
+      {
+        database,
+        transaction: t2.transaction,
+        writes: [{ update: { name: `${ctx.docsRoot}/tx/retried`, fields: { ok: { booleanValue: true } } } }],
+      },
+      ctx.callOpts,
+    );
+    expect((await ctx.db.doc("tx/retried").get()).get("ok")).toBe(true);
+  });
+
   it("Rollback of an open raw transaction releases its read lock", async () => {
     await ctx.db.doc("tx/rb").set({ v: 0 });
     const name = `${ctx.docsRoot}/tx/rb`;

@@ -28,6 +28,24 @@ describe("Commit: set", () => {
     expect(s2.updateTime!.isEqual(s1.updateTime!)).toBe(false);
   });
 
+  it("gives a re-created document a new createTime", async () => {
+    const ref = ctx.db.doc("w/re");
+    await ref.set({ v: 1 });
+    const first = (await ref.get()).createTime!;
+    await ref.delete();
+    await sleep(2);
+    await ref.set({ v: 2 });
+    const second = (await ref.get()).createTime!;
+    expect(second.toMillis()).toBeGreaterThan(first.toMillis());
+  });
+
+  it("stores timestamps with microsecond precision (nanoseconds are truncated)", async () => {
+    const ref = ctx.db.doc("w/ts");
+    await ref.set({ t: new Timestamp(1_700_000_000, 123_456_789) });
+    const t = (await ref.get()).get("t") as Timestamp;
+    expect([t.seconds, t.nanoseconds]).toEqual([1_700_000_000, 123_456_000]);
+  });
+
   it("set(..., {merge: true}) deep-merges maps and keeps untouched fields", async () => {
     const ref = ctx.db.doc("w/a");
     await ref.set({ a: { x: 1, y: 2 }, b: 1 });
