@@ -464,7 +464,7 @@ export class Emulator {
     const writes: Message[] = req.writes ?? [];
     const txn = req.transaction !== undefined && req.transaction.length > 0 ? this.lookupTxn(st, req.transaction) : undefined;
     if (txn?.readOnly) {
-      if (writes.length > 0) throw new GrpcError(Status.FAILED_PRECONDITION, "Cannot modify entities in a read-only transaction.");
+      if (writes.length > 0) throw invalid("Cannot modify entities in a read-only transaction.");
       this.endTxn(txn, "committed");
       return { writeResults: [], commitTime: usToTimestamp(readNowUs()) };
     }
