@@ -3,15 +3,19 @@
  * nothing written), last-owner protection under concurrency, claims, and cache invalidation.
  */
 import { HttpsError } from "firebase-functions/v2/https";
+import { z } from "zod";
 import { tenantCallable } from "../../src/platform/callable";
+import { httpsEndpoint } from "../../src/platform/https";
 import { rootFirestore } from "../../src/platform/admin";
 import { NoInput } from "../../src/platform/validation";
 import { clearPermissionCaches } from "../../src/rbac/effective";
 import { assignRoles, createRole, deleteRole, listRoles, updateRole } from "../../src/rbac";
+import { guard } from "../../src/rbac/guard";
 import { closure } from "../../src/rbac/resolve";
 import { setTenantCache, TenantCache } from "../../src/tenancy/resolver";
 import {
   callAs,
+  callHttps,
   countOps,
   createTestUser,
   decode,
@@ -28,6 +32,22 @@ jest.setTimeout(30_000);
 const paymentsProbe = tenantCallable(
   { name: "paymentsProbe", description: "test only", input: NoInput, permission: "payments:create" },
   async ({ uid }) => ({ created: true, by: uid }),
+);
+
+/** The same guard on the HTTPS wrapper, with a finer in-handler check through guard(). */
+const paymentsEndpoint = httpsEndpoint(
+  {
+    name: "paymentsEndpoint",
+    description: "test only",
+    methods: ["POST"],
+    input: z.strictObject({ amount: z.number() }),
+    tenant: true,
+    permission: "payments:create",
+  },
+  async (ctx) => {
+    if (ctx.data.amount > 1000) guard(ctx, "tenant:manage");
+    return { status: 201, body: { created: true } };
+  },
 );
 
 interface Team {
@@ -391,6 +411,22 @@ describe("the guard end to end (in-process)", () => {
 
   it("answers a caller without a token with unauthenticated", async () => {
     await expectHttpsError(callAs(paymentsProbe, null, {}), "unauthenticated");
+  });
+
+  it("guards HTTPS endpoints the same way, answering problem+json that names no permission", async () => {
+    const t = await team();
+    const bearer = (u: TestUser) => ({ authorization: `Bearer ${u.idToken}` });
+    const denied = await callHttps(paymentsEndpoint, { headers: bearer(t.viewer), body: { amount: 5 } });
+    expect(denied.status).toBe(403);
+    expect(denied.body).toMatchObject({ code: "permission-denied" });
+    expect(JSON.stringify(denied.body)).not.toMatch(/payments/);
+    expect((await callHttps(paymentsEndpoint, { headers: bearer(t.member), body: { amount: 5 } })).status).toBe(201);
+    // guard() in the handler: a large amount needs tenant:manage, which only the owner has.
+    expect((await callHttps(paymentsEndpoint, { headers: bearer(t.admin), body: { amount: 5000 } })).status).toBe(403);
+    expect((await callHttps(paymentsEndpoint, { headers: bearer(t.owner), body: { amount: 5000 } })).status).toBe(201);
+    const anonymous = await callHttps(paymentsEndpoint, { body: { amount: 5 } });
+    expect(anonymous.status).toBe(401);
+    expect(JSON.stringify(anonymous.body)).not.toMatch(/payments|permission/i);
   });
 });
 
