@@ -120,7 +120,7 @@ export async function acknowledge(
     });
   } catch (error) {
     if (!isAlreadyExists(error)) {
-      log.error("inbound event record not written", { eventId: event.eventId, message: String(error) });
+      log.error("inbound event record not written", { eventId: event.eventId, cause: String(error) });
       throw unavailable("The event could not be stored; retry later.");
     }
     return acknowledgeDuplicate(event, ref, id, deps);
@@ -130,7 +130,7 @@ export async function acknowledge(
     await deps.enqueue(PAYMENT_QUEUE, { event }, { id });
   } catch (error) {
     // The record stays `pending`: the provider's retry will enqueue again.
-    log.error("inbound event not enqueued", { eventId: event.eventId, message: String(error) });
+    log.error("inbound event not enqueued", { eventId: event.eventId, cause: String(error) });
     throw unavailable("The event could not be queued; retry later.");
   }
   metrics.inc("inbound_webhooks", { provider: PROVIDER, outcome: "accepted" });
@@ -149,7 +149,7 @@ async function acknowledgeDuplicate(
     try {
       await deps.enqueue(PAYMENT_QUEUE, { event }, { id });
     } catch (error) {
-      log.error("inbound event not re-enqueued", { eventId: event.eventId, message: String(error) });
+      log.error("inbound event not re-enqueued", { eventId: event.eventId, cause: String(error) });
       throw unavailable("The event could not be queued; retry later.");
     }
   }
@@ -325,7 +325,7 @@ async function recordFailure(task: PaymentTask, attempt: number, error: unknown,
     const { FieldValue } = await import("firebase-admin/firestore");
     await recordRef.set({ errors: FieldValue.arrayUnion(entry) }, { merge: true });
   } catch (writeError) {
-    log.warn("could not record an inbound attempt error", { eventId: task.event.eventId, message: String(writeError) });
+    log.warn("could not record an inbound attempt error", { eventId: task.event.eventId, cause: String(writeError) });
   }
 }
 
@@ -357,7 +357,7 @@ export async function processPaymentTask(data: unknown, attempt: number, deps: P
     log.warn("inbound event attempt failed; Cloud Tasks will retry", {
       eventId: task.event.eventId,
       retryCount: attempt - 1,
-      message: error instanceof Error ? error.message : String(error),
+      cause: error instanceof Error ? error.message : String(error),
     });
     throw error;
   }

@@ -188,7 +188,7 @@ export async function notifyDeadLetter(
     log.warn("dead-letter notice not published", {
       deadLetterId: notice.deadLetterId,
       source: notice.source,
-      message: error instanceof Error ? error.message : String(error),
+      cause: error instanceof Error ? error.message : String(error),
     });
     return false;
   } finally {
@@ -296,7 +296,7 @@ export async function replayDeadLetterIds(
     } catch (error) {
       log.error("dead-letter replay could not be enqueued", {
         deadLetterId: id,
-        message: error instanceof Error ? error.message : String(error),
+        cause: error instanceof Error ? error.message : String(error),
       });
       await ref.update({ status: "open", updatedAt: Timestamp.fromMillis(now()) });
       results.push({ id, outcome: "failed" });
