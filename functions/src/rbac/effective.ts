@@ -14,6 +14,7 @@ import { metrics } from "../platform/metrics";
 import type { Tenant } from "../tenancy/resolver";
 import type { Permission, RoleDefinition } from "./permissions";
 import { isBuiltInRole, isPermission } from "./permissions";
+import { MAX_CUSTOM_ROLES } from "./policy";
 import { closure, type CustomRoles } from "./resolve";
 
 const customRolesCache = new LRUCache<string, CustomRoles>({ max: 1000 });
@@ -37,7 +38,11 @@ export async function customRoles(tenant: Tenant, firestore: Firestore = rootFir
   const key = `${tenant.id}@${tenant.configVersion}`;
   const cached = customRolesCache.get(key);
   if (cached) return cached;
-  const snap = await firestore.collection(`tenants/${tenant.id}/roles`).get();
+  // Bounded like every read: createRole keeps a tenant at MAX_CUSTOM_ROLES.
+  const snap = await firestore
+    .collection(`tenants/${tenant.id}/roles`)
+    .limit(MAX_CUSTOM_ROLES + 1)
+    .get();
   const roles: Record<string, RoleDefinition> = {};
   for (const doc of snap.docs) roles[doc.id] = parseRoleDoc(doc.data());
   customRolesCache.set(key, roles);

@@ -62,12 +62,17 @@ const allOfProbe = tenantCallable(
   async () => "ok",
 );
 
+const mfaProbe = tenantCallable(
+  { name: "mfaProbe", description: "test only", input: NoInput, permission: "payments:read", requireMfa: true },
+  async () => "ok",
+);
+
 type Runnable = { run: (request: CallableRequest) => Promise<unknown> };
 
-function request(uid: string | null, data: unknown = {}): CallableRequest {
+function request(uid: string | null, data: unknown = {}, claims: Record<string, unknown> = {}): CallableRequest {
   return {
     data,
-    auth: uid ? { uid, token: { uid, tid: TID } as never, rawToken: "not-used" } : undefined,
+    auth: uid ? { uid, token: { uid, tid: TID, ...claims } as never, rawToken: "not-used" } : undefined,
     rawRequest: { headers: {} } as never,
     acceptsStreaming: false,
   } as CallableRequest;
@@ -183,6 +188,19 @@ describe("the permission option of tenantCallable", () => {
 
   it("does not resolve or reveal a tenant to a non-member", async () => {
     expect((await rejection(call(createPaymentProbe, "u-stranger"))).code).toBe("not-found");
+  });
+});
+
+describe("requireMfa", () => {
+  it("refuses a session without a second factor with a reason the client can act on", async () => {
+    const error = await rejection(call(mfaProbe, "u-admin"));
+    expect(error.code).toBe("failed-precondition");
+    expect(error.details).toMatchObject({ reason: "mfa-required" });
+  });
+
+  it("admits an MFA session that also holds the permission, and still checks the permission", async () => {
+    await expect(mfaProbe.run(request("u-admin", {}, { mfa: true }))).resolves.toBe("ok");
+    expect((await rejection(mfaProbe.run(request("u-none", {}, { mfa: true })))).code).toBe("permission-denied");
   });
 });
 
