@@ -1,0 +1,317 @@
+/**
+ * firestore.rules and storage.rules against the official emulators, through
+ * @firebase/rules-unit-testing: every match block, each allow with a matching deny.
+ *
+ * Skipped (one printed line says why) where the official emulators are absent; see emulators.ts.
+ * Run: `npx jest --selectProjects rules` with FIRESTORE_EMULATOR_HOST (or FIRESTORE_RULES_EMULATOR_HOST)
+ * and FIREBASE_STORAGE_EMULATOR_HOST pointing at `firebase emulators:start --only firestore,storage`.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  assertFails,
+  assertSucceeds,
+  initializeTestEnvironment,
+  type RulesTestEnvironment,
+  type TokenOptions,
+} from "@firebase/rules-unit-testing";
+import { setLogLevel } from "firebase/firestore";
+import { findRulesEmulators, reportSkipped } from "./emulators";
+
+const PROJECT = "demo-saas-rules";
+const ROOT = join(__dirname, "../../..");
+const emulators = findRulesEmulators(PROJECT);
+reportSkipped(emulators);
+// Denied requests are the point of most tests; the SDK would log each one as a warning.
+setLogLevel("error");
+
+jest.setTimeout(60_000);
+
+/** Members of tenant A by role, a member of B, a member of the suspended tenant S, and edge cases. */
+const A = "tenantA";
+const B = "tenantB";
+const S = "tenantS";
+const members: Record<string, { tid: string; roles: string[]; status?: string }> = {
+  ownerA: { tid: A, roles: ["owner"] },
+  adminA: { tid: A, roles: ["admin"] },
+  memberA: { tid: A, roles: ["member"] },
+  viewerA: { tid: A, roles: ["viewer"] },
+  customA: { tid: A, roles: ["billing"] },
+  invitedA: { tid: A, roles: ["owner"], status: "invited" },
+  viewerB: { tid: B, roles: ["viewer"] },
+  ownerS: { tid: S, roles: ["owner"] },
+};
+
+/** The token a member would carry: their active tenant and roles (claims), unless overridden. */
+function token(uid: string, override: Partial<{ tid: string; roles: string[] }> = {}): TokenOptions {
+  const m = members[uid];
+  return { tid: override.tid ?? m?.tid, roles: override.roles ?? m?.roles } as TokenOptions;
+}
+
+const describeFirestore = emulators.firestore ? describe : describe.skip;
+const describeStorage = emulators.storage ? describe : describe.skip;
+
+describeFirestore("firestore.rules", () => {
+  let env: RulesTestEnvironment;
+
+  const db = (uid: string, override?: Partial<{ tid: string; roles: string[] }>) =>
+    env.authenticatedContext(uid, token(uid, override)).firestore();
+  const anon = () => env.unauthenticatedContext().firestore();
+
+  beforeAll(async () => {
+    env = await initializeTestEnvironment({
+      projectId: PROJECT,
+      firestore: {
+        rules: readFileSync(join(ROOT, "firestore.rules"), "utf8"),
+        host: emulators.firestore?.host,
+        port: emulators.firestore?.port,
+      },
+    });
+  });
+
+  beforeEach(async () => {
+    await env.clearFirestore();
+    await env.withSecurityRulesDisabled(async (ctx) => {
+      const admin = ctx.firestore();
+      for (const tid of [A, B])
+        await admin.doc(`tenants/${tid}`).set({ name: tid, status: "active", configVersion: 1 });
+      await admin.doc(`tenants/${S}`).set({ name: S, status: "suspended", configVersion: 2 });
+      for (const [uid, m] of Object.entries(members)) {
+        await admin.doc(`tenants/${m.tid}/members/${uid}`).set({ roles: m.roles, status: m.status ?? "active" });
+      }
+      for (const tid of [A, B, S]) {
+        await admin.doc(`tenants/${tid}/roles/billing`).set({ permissions: ["payments:read"], inherits: [] });
+        await admin.doc(`tenants/${tid}/payments/p1`).set({ amount: 100 });
+        await admin.doc(`tenants/${tid}/webhookDeliveries/d1`).set({ status: "delivered" });
+        await admin.doc(`tenants/${tid}/webhookEndpoints/e1`).set({ url: "https://x.test", secret: "enc1.x" });
+        await admin.doc(`tenants/${tid}/idempotency/k1`).set({ state: "succeeded" });
+        await admin.doc(`tenants/${tid}/deadLetters/x1`).set({ source: "webhook" });
+        await admin.doc(`tenants/${tid}/notYetRuled/o1`).set({ any: true });
+      }
+      await admin.doc("users/ownerA").set({ email: "o@a.test" });
+      await admin.doc("users/ownerA/private/mfa").set({ secret: "enc1.x" });
+      await admin.doc("sessions/f1").set({ uid: "ownerA", tid: A });
+      await admin.doc("inboundEvents/stripe:evt_1").set({ tenantId: A });
+      await admin.doc("deadLetters/root1").set({ source: "webhook" });
+    });
+  });
+
+  afterAll(async () => {
+    await env?.cleanup();
+  });
+
+  describe("tenants/{tid}", () => {
+    it("lets an active member whose token names the tenant read it", async () => {
+      await assertSucceeds(db("viewerA").doc(`tenants/${A}`).get());
+    });
+    it("refuses a member of another tenant, even one whose token claims this tenant", async () => {
+      await assertFails(db("viewerB").doc(`tenants/${A}`).get());
+      await assertFails(
+        db("viewerB", { tid: A, roles: ["owner"] })
+          .doc(`tenants/${A}`)
+          .get(),
+      );
+    });
+    it("refuses a member whose token names another tenant (the active tenant decides)", async () => {
+      await assertFails(db("ownerA", { tid: B }).doc(`tenants/${A}`).get());
+    });
+    it("refuses stale claims once the membership is gone", async () => {
+      await env.withSecurityRulesDisabled((ctx) => ctx.firestore().doc(`tenants/${A}/members/viewerA`).delete());
+      await assertFails(db("viewerA").doc(`tenants/${A}`).get());
+    });
+    it("refuses a membership that is not active", async () => {
+      await assertFails(db("invitedA").doc(`tenants/${A}`).get());
+    });
+    it("refuses every member of a suspended tenant", async () => {
+      await assertFails(db("ownerS").doc(`tenants/${S}`).get());
+      await assertFails(db("ownerS").doc(`tenants/${S}/payments/p1`).get());
+    });
+    it("refuses a member with custom roles only (rules know built-in roles)", async () => {
+      await assertFails(db("customA").doc(`tenants/${A}`).get());
+    });
+    it("refuses signed-out callers", async () => {
+      await assertFails(anon().doc(`tenants/${A}`).get());
+    });
+    it("refuses every client write, even by the owner", async () => {
+      await assertFails(db("ownerA").doc(`tenants/${A}`).update({ name: "x" }));
+      await assertFails(db("ownerA").doc("tenants/new").set({ name: "x", status: "active" }));
+      await assertFails(db("ownerA").doc(`tenants/${A}`).delete());
+    });
+  });
+
+  describe("tenants/{tid}/members/{uid}", () => {
+    it("lets a viewer read and list members", async () => {
+      await assertSucceeds(db("viewerA").doc(`tenants/${A}/members/ownerA`).get());
+      await assertSucceeds(db("viewerA").collection(`tenants/${A}/members`).get());
+    });
+    it("lets a custom-role member read only their own membership", async () => {
+      await assertSucceeds(db("customA").doc(`tenants/${A}/members/customA`).get());
+      await assertFails(db("customA").doc(`tenants/${A}/members/ownerA`).get());
+      await assertFails(db("customA").collection(`tenants/${A}/members`).get());
+    });
+    it("refuses another tenant's member and a forged own-doc read across tenants", async () => {
+      await assertFails(db("viewerB").collection(`tenants/${A}/members`).get());
+      await assertFails(db("viewerB", { tid: A }).doc(`tenants/${A}/members/viewerB`).get());
+    });
+    it("refuses writes: membership changes go through callables", async () => {
+      await assertFails(
+        db("ownerA")
+          .doc(`tenants/${A}/members/viewerA`)
+          .update({ roles: ["owner"] }),
+      );
+      await assertFails(
+        db("viewerA")
+          .doc(`tenants/${A}/members/viewerA`)
+          .update({ roles: ["owner"] }),
+      );
+      await assertFails(
+        db("viewerB")
+          .doc(`tenants/${A}/members/viewerB`)
+          .set({ roles: ["owner"], status: "active" }),
+      );
+    });
+  });
+
+  describe("tenants/{tid}/roles/{roleId}", () => {
+    it("lets a viewer read role definitions", async () => {
+      await assertSucceeds(db("viewerA").doc(`tenants/${A}/roles/billing`).get());
+    });
+    it("refuses other tenants and writes", async () => {
+      await assertFails(db("viewerB").doc(`tenants/${A}/roles/billing`).get());
+      await assertFails(
+        db("ownerA")
+          .doc(`tenants/${A}/roles/billing`)
+          .set({ permissions: ["tenant:manage"] }),
+      );
+    });
+  });
+
+  describe("tenants/{tid}/payments/{paymentId}", () => {
+    it("lets a viewer read and list payments", async () => {
+      await assertSucceeds(db("viewerA").doc(`tenants/${A}/payments/p1`).get());
+      await assertSucceeds(db("viewerA").collection(`tenants/${A}/payments`).get());
+    });
+    it("refuses another tenant, a collection-group query across tenants, and writes", async () => {
+      await assertFails(db("viewerB").doc(`tenants/${A}/payments/p1`).get());
+      await assertFails(db("ownerA").collectionGroup("payments").get());
+      await assertFails(db("memberA").doc(`tenants/${A}/payments/p2`).set({ amount: 1 }));
+    });
+  });
+
+  describe("tenants/{tid}/webhookDeliveries/{deliveryId}", () => {
+    it("lets an admin read delivery logs", async () => {
+      await assertSucceeds(db("adminA").doc(`tenants/${A}/webhookDeliveries/d1`).get());
+      await assertSucceeds(db("ownerA").collection(`tenants/${A}/webhookDeliveries`).get());
+    });
+    it("refuses members below admin, other tenants and writes", async () => {
+      await assertFails(db("memberA").doc(`tenants/${A}/webhookDeliveries/d1`).get());
+      await assertFails(
+        db("viewerB", { tid: A, roles: ["admin"] })
+          .doc(`tenants/${A}/webhookDeliveries/d1`)
+          .get(),
+      );
+      await assertFails(db("ownerA").doc(`tenants/${A}/webhookDeliveries/d1`).update({ status: "x" }));
+    });
+  });
+
+  describe("never readable by clients", () => {
+    it.each([
+      ["webhook endpoints (signing secrets)", `tenants/${A}/webhookEndpoints/e1`],
+      ["idempotency records", `tenants/${A}/idempotency/k1`],
+      ["tenant dead letters", `tenants/${A}/deadLetters/x1`],
+      ["an unruled tenant subcollection", `tenants/${A}/notYetRuled/o1`],
+      ["users/{uid}/private", "users/ownerA/private/mfa"],
+      ["users/{uid}", "users/ownerA"],
+      ["sessions", "sessions/f1"],
+      ["inboundEvents", "inboundEvents/stripe:evt_1"],
+      ["root dead letters", "deadLetters/root1"],
+    ])("%s: refused to the owner (and its own user), allowed nowhere", async (_label, path) => {
+      await assertFails(db("ownerA").doc(path).get());
+      await assertFails(db("ownerA").doc(path).set({ x: 1 }));
+      await assertFails(anon().doc(path).get());
+    });
+    it("still holds the data (the denials above are the rules, not missing documents)", async () => {
+      await env.withSecurityRulesDisabled(async (ctx) => {
+        const snap = await ctx.firestore().doc(`tenants/${A}/webhookEndpoints/e1`).get();
+        expect(snap.exists).toBe(true);
+      });
+    });
+  });
+});
+
+describeStorage("storage.rules", () => {
+  let env: RulesTestEnvironment;
+  const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4]);
+
+  const storage = (uid: string, override?: Partial<{ tid: string; roles: string[] }>) =>
+    env.authenticatedContext(uid, token(uid, override)).storage();
+
+  beforeAll(async () => {
+    env = await initializeTestEnvironment({
+      projectId: PROJECT,
+      storage: {
+        rules: readFileSync(join(ROOT, "storage.rules"), "utf8"),
+        host: emulators.storage?.host,
+        port: emulators.storage?.port,
+      },
+    });
+  });
+
+  beforeEach(async () => {
+    await env.clearStorage();
+    await env.withSecurityRulesDisabled(async (ctx) => {
+      for (const tid of [A, B]) {
+        await ctx.storage().ref(`tenants/${tid}/files/logo.png`).put(png, { contentType: "image/png" });
+      }
+      await ctx.storage().ref("public/readme.txt").put(png, { contentType: "text/plain" });
+    });
+  });
+
+  afterAll(async () => {
+    await env?.cleanup();
+  });
+
+  it("lets a viewer of the tenant read its objects", async () => {
+    await assertSucceeds(storage("viewerA").ref(`tenants/${A}/files/logo.png`).getMetadata());
+  });
+  it("refuses reads from another tenant's token, a token without roles, and signed-out callers", async () => {
+    await assertFails(storage("viewerB").ref(`tenants/${A}/files/logo.png`).getMetadata());
+    await assertFails(storage("viewerA", { roles: [] }).ref(`tenants/${A}/files/logo.png`).getMetadata());
+    await assertFails(env.unauthenticatedContext().storage().ref(`tenants/${A}/files/logo.png`).getMetadata());
+  });
+  it("lets a member upload an allowed type within the size limit", async () => {
+    await assertSucceeds(
+      storage("memberA").ref(`tenants/${A}/files/new.png`).put(png, { contentType: "image/png" }).then(),
+    );
+    await assertSucceeds(
+      storage("memberA").ref(`tenants/${A}/files/logo.png`).put(png, { contentType: "image/png" }).then(),
+    );
+  });
+  it("refuses uploads by viewers, into another tenant, and of custom-role-only tokens", async () => {
+    await assertFails(storage("viewerA").ref(`tenants/${A}/files/v.png`).put(png, { contentType: "image/png" }).then());
+    await assertFails(storage("memberA").ref(`tenants/${B}/files/x.png`).put(png, { contentType: "image/png" }).then());
+    await assertFails(storage("customA").ref(`tenants/${A}/files/c.png`).put(png, { contentType: "image/png" }).then());
+  });
+  it("refuses uploads over 10 MiB, empty ones, and disallowed content types", async () => {
+    const big = new Uint8Array(10 * 1024 * 1024 + 1);
+    await assertFails(
+      storage("ownerA").ref(`tenants/${A}/files/big.pdf`).put(big, { contentType: "application/pdf" }).then(),
+    );
+    await assertFails(
+      storage("ownerA").ref(`tenants/${A}/files/empty.png`).put(new Uint8Array(0), { contentType: "image/png" }).then(),
+    );
+    await assertFails(storage("ownerA").ref(`tenants/${A}/files/x.html`).put(png, { contentType: "text/html" }).then());
+    const exact = new Uint8Array(10 * 1024 * 1024);
+    await assertSucceeds(
+      storage("ownerA").ref(`tenants/${A}/files/exact.pdf`).put(exact, { contentType: "application/pdf" }).then(),
+    );
+  });
+  it("lets an admin delete and refuses a member", async () => {
+    await assertFails(storage("memberA").ref(`tenants/${A}/files/logo.png`).delete());
+    await assertSucceeds(storage("adminA").ref(`tenants/${A}/files/logo.png`).delete());
+  });
+  it("refuses everything outside tenants/", async () => {
+    await assertFails(storage("ownerA").ref("public/readme.txt").getMetadata());
+    await assertFails(storage("ownerA").ref("public/new.png").put(png, { contentType: "image/png" }).then());
+  });
+});
