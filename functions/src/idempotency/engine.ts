@@ -85,6 +85,7 @@ export function fromFirestore(data: DocumentData): IdempotencyRecord {
     lockedUntilMs: millis(data.lockedUntil),
     expireAtMs: millis(data.expireAt) ?? 0,
     takeovers: typeof data.takeovers === "number" ? data.takeovers : 0,
+    effectCommitted: data.effectCommitted === true,
     responseKind: data.responseKind,
     response: data.response,
     responseBytes: data.responseBytes,
@@ -105,6 +106,7 @@ export function toFirestore(record: IdempotencyRecord, nowMs: number, replace: b
     // The TTL policy field: Firestore deletes the document some time after this instant.
     expireAt: Timestamp.fromMillis(record.expireAtMs),
     takeovers: record.takeovers,
+    effectCommitted: record.effectCommitted ? true : absent,
     responseKind: record.responseKind ?? absent,
     response: record.response ?? absent,
     responseBytes: record.responseBytes ?? absent,
@@ -174,8 +176,8 @@ function replay<R>(record: IdempotencyRecord): R {
     default:
       throw new AppError(
         "failed-precondition",
-        "The original request with this idempotency key succeeded, but its response was too large to keep for " +
-          "replay. Read the resource instead.",
+        "The original request with this idempotency key took effect, but its response is not available for " +
+          "replay (too large to keep, or lost with its instance). Read the resource instead.",
         { reason: "idempotency-response-not-stored" },
       );
   }
@@ -244,27 +246,31 @@ export async function runWithIdempotency<R>(
     return toFirestore(finishedRecord(running, state, response, { nowMs, ttlMs }), nowMs, true);
   };
 
-  // Completion inside the handler's own transaction (the first one that commits).
-  let committed: StoredResponse | undefined;
+  // Completion inside the handler's own transaction (the first one that commits). The write is
+  // fenced by the claim's write time: if the lease was taken over, the whole transaction fails
+  // and its effects with it.
+  let committed: StoredResponse | "effect-only" | undefined;
   invocation.hooks.push((tx, txResult) => {
-    if (committed || isServerResult(kind, txResult)) return;
-    let response: StoredResponse;
-    try {
-      response = storeResponse(kind, txResult, settings.maxResponseBytes);
-    } catch {
-      return; // not JSON (e.g. holds a reference): complete after the handler instead
-    }
-    // Fenced: if the lease was taken over, this whole transaction fails and its effects with it.
-    tx.update(ref, finish(response.kind === "http" && isClientStatus(txResult) ? "FAILED" : "COMPLETED", response), {
-      lastUpdateTime: claimTime,
-    });
+    if (committed) return;
+    const response = inTransactionResponse(kind, txResult, settings.maxResponseBytes);
+    const fields = response
+      ? finish(kind === "http" && isClientStatus(txResult) ? "FAILED" : "COMPLETED", response)
+      : // The response is built after the transaction: mark the effect, store the response after.
+        { effectCommitted: true, updatedAt: Timestamp.fromMillis(settings.now()) };
+    tx.update(ref, fields, { lastUpdateTime: claimTime });
     return () => {
-      committed = response;
+      committed = response ?? "effect-only";
     };
   });
 
   /** Writes the terminal record unless the lease was lost; returns false when it was. */
   const complete = async (fields: DocumentData | "release"): Promise<boolean> => {
+    if (committed) {
+      // Our own transaction changed the record, and a record whose effect committed is never
+      // taken over, so no fence is needed (nor possible: the commit time is not reported).
+      if (fields !== "release") await ref.update(fields);
+      return true;
+    }
     try {
       if (fields === "release") await ref.delete({ lastUpdateTime: claimTime });
       else await ref.update(fields, { lastUpdateTime: claimTime });
@@ -278,32 +284,32 @@ export async function runWithIdempotency<R>(
       return false;
     }
   };
+  const stored = (state: "COMPLETED" | "FAILED", response: StoredResponse): void => {
+    metrics.inc(RESULTS, { fn, result: state === "COMPLETED" ? "completed" : "failed" });
+    if (response.json) metrics.inc(STORED_BYTES, { fn }, response.bytes);
+    else metrics.inc(RESULTS, { fn, result: "unstored" });
+  };
 
   let result: R;
   try {
     result = await execute();
   } catch (error) {
     if (isClientError(error)) {
+      // Stored and replayed; after a committed effect too, so a replay matches what this caller got.
       const response = errorResponse(error, settings.maxResponseBytes);
-      // A client error after the completion committed rewrites the response, so replays match.
-      const ok = committed
-        ? (await ref.update(finish("FAILED", response)), true)
-        : await complete(finish("FAILED", response));
-      if (ok) {
-        metrics.inc(RESULTS, { fn, result: "failed" });
-        metrics.inc(STORED_BYTES, { fn }, response.bytes);
-      }
+      if (await complete(finish("FAILED", response))) stored("FAILED", response);
       throw response.json ? storedError(response.json) : error;
     }
-    if (committed) {
-      // The effect is durable and recorded: a retry replays it instead of running it again.
+    if (committed === "effect-only") {
+      // The effect is durable but the response is lost: a retry learns that instead of running twice.
+      await complete(finish("COMPLETED", { kind: "unstored", bytes: 0 }));
+      metrics.inc(RESULTS, { fn, result: "completed" });
+    } else if (committed) {
+      // The effect and its response are recorded: a retry replays them.
       metrics.inc(RESULTS, { fn, result: "completed" });
     } else if (settings.cacheServerErrors) {
       const response = errorResponse(error, settings.maxResponseBytes);
-      if (await complete(finish("FAILED", response))) {
-        metrics.inc(RESULTS, { fn, result: "failed" });
-        metrics.inc(STORED_BYTES, { fn }, response.bytes);
-      }
+      if (await complete(finish("FAILED", response))) stored("FAILED", response);
     } else if (await complete("release")) {
       metrics.inc(RESULTS, { fn, result: "released" });
     }
@@ -313,10 +319,7 @@ export async function runWithIdempotency<R>(
   if (isServerResult(kind, result) && !committed) {
     if (settings.cacheServerErrors) {
       const response = storeResponse(kind, result, settings.maxResponseBytes);
-      if (await complete(finish("FAILED", response))) {
-        metrics.inc(RESULTS, { fn, result: "failed" });
-        metrics.inc(STORED_BYTES, { fn }, response.json ? response.bytes : 0);
-      }
+      if (await complete(finish("FAILED", response))) stored("FAILED", response);
       return response.json ? (JSON.parse(response.json) as R) : result;
     }
     if (await complete("release")) metrics.inc(RESULTS, { fn, result: "released" });
@@ -327,25 +330,17 @@ export async function runWithIdempotency<R>(
   try {
     response = storeResponse(kind, result, settings.maxResponseBytes);
   } catch (error) {
-    // A result that is not JSON cannot be sent either: release the key and fail as a server error.
-    if (!committed && (await complete("release"))) metrics.inc(RESULTS, { fn, result: "released" });
+    // A result that is not JSON cannot be sent either: fail as a server error.
+    if (committed === "effect-only") await complete(finish("COMPLETED", { kind: "unstored", bytes: 0 }));
+    else if (!committed && (await complete("release"))) metrics.inc(RESULTS, { fn, result: "released" });
     throw error;
   }
   const state = kind === "http" && isClientStatus(result) ? "FAILED" : "COMPLETED";
-  let stored = true;
-  if (!committed) {
-    stored = await complete(finish(state, response));
-  } else if (committed.json !== response.json || committed.kind !== response.kind) {
-    // The handler returned something other than its transaction's result: keep what the client got.
-    await ref.update(finish(state, response));
-  }
-  if (stored) {
-    metrics.inc(RESULTS, { fn, result: state === "COMPLETED" ? "completed" : "failed" });
-    if (response.json) metrics.inc(STORED_BYTES, { fn }, response.bytes);
-    else metrics.inc(RESULTS, { fn, result: "unstored" });
-  }
+  const same = typeof committed === "object" && committed.kind === response.kind && committed.json === response.json;
+  // The common case when the handler returns its transaction's result: nothing left to write.
+  if (same || (await complete(finish(state, response)))) stored(state, response);
   if (response.kind === "unstored") {
-    log.warn("idempotent response too large to store; replays will get idempotency-response-not-stored", {
+    log.warn("idempotent response too large to store; replays get idempotency-response-not-stored", {
       bytes: response.bytes,
       limit: settings.maxResponseBytes,
     });
@@ -353,6 +348,30 @@ export async function runWithIdempotency<R>(
   }
   // The first caller gets exactly the bytes a replay will get.
   return (kind === "value" ? storedValue(response.json as string) : JSON.parse(response.json as string)) as R;
+}
+
+/**
+ * The response a handler's transaction result stands for, when it can be stored in that
+ * transaction: a callable's defined, JSON-serialisable result, or an HTTPS handler's non-5xx
+ * `HttpResult`. Anything else is stored after the handler returns.
+ */
+function inTransactionResponse(
+  kind: "value" | "http",
+  txResult: unknown,
+  maxBytes: number,
+): StoredResponse | undefined {
+  if (txResult === undefined) return undefined;
+  if (
+    kind === "http" &&
+    (typeof (txResult as StoredHttpResult).status !== "number" || isServerResult(kind, txResult))
+  ) {
+    return undefined;
+  }
+  try {
+    return storeResponse(kind, txResult, maxBytes);
+  } catch {
+    return undefined; // not JSON (e.g. holds a document reference)
+  }
 }
 
 function isClientStatus(result: unknown): boolean {

@@ -30,6 +30,12 @@ export interface IdempotencyRecord {
   expireAtMs: number;
   /** How many times an expired lease was taken over. */
   takeovers: number;
+  /**
+   * RUNNING only: the handler's transaction committed its effect (and this flag) but the response
+   * was not written yet. Such a key is never taken over: after the lease it replays as
+   * "response not available" rather than running the effect a second time.
+   */
+  effectCommitted?: boolean;
   responseKind?: ResponseKind;
   /** The stored response as JSON text (exact bytes of what the first caller got). */
   response?: string;
@@ -54,6 +60,7 @@ export function decide(record: IdempotencyRecord | undefined, requestHash: strin
   if (record.state === "RUNNING") {
     const lockedUntil = record.lockedUntilMs ?? 0;
     if (lockedUntil > nowMs) return { kind: "in_flight", retryAfterSeconds: IN_FLIGHT_RETRY_AFTER_SECONDS };
+    if (record.effectCommitted) return { kind: "replay" };
     return { kind: "takeover", takeovers: record.takeovers + 1 };
   }
   return { kind: "replay" };

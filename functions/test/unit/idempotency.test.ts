@@ -127,6 +127,12 @@ describe("idempotency state machine", () => {
     expect(decide(completed, "other", at)).toEqual({ kind: "claim", replaces: true });
   });
 
+  it("never takes over a key whose effect committed without its response", () => {
+    const marked: IdempotencyRecord = { ...running, effectCommitted: true };
+    expect(decide(marked, hash, timing.nowMs + 1)).toEqual({ kind: "in_flight", retryAfterSeconds: 1 });
+    expect(decide(marked, hash, timing.nowMs + 60_000)).toEqual({ kind: "replay" });
+  });
+
   it("never lets a running record expire before its lease", () => {
     const longLease = runningRecord("fn", hash, { nowMs: 0, leaseMs: 3_600_000, ttlMs: 60_000 });
     expect(longLease.expireAtMs).toBe(3_600_000);
@@ -217,4 +223,3 @@ describe("idempotency settings", () => {
   });
 });
 
-export type { IdempotencyRecord };
