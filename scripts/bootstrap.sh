@@ -11,7 +11,10 @@ install_if_needed() {
   # Reinstall when node_modules is missing or older than the lockfile.
   if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
     echo "bootstrap: installing dependencies in $dir"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    # `npm install` rather than `npm ci`: npm 11 here records only this platform's optional
+    # native bindings (e.g. unrs-resolver's) in lockfiles, which `npm ci` then rejects as out of
+    # sync. With the lockfile present, `npm install` still installs exactly the locked versions.
+    (cd "$dir" && npm install --no-audit --no-fund --no-save --loglevel=error)
   fi
 }
 
