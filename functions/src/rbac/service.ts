@@ -125,6 +125,9 @@ export async function readOwners(tx: Transaction, db: TenantDb, custom: CustomRo
   return [...owners.values()];
 }
 
+/** How many holders deleteRole reads to report "still assigned to N members" (a bounded read). */
+const ROLE_IN_USE_SAMPLE = 20;
+
 function run<T>(actor: RbacActor, fn: (tx: Transaction) => Promise<T>): Promise<T> {
   return actor.runTransaction ? actor.runTransaction(fn) : actor.db.runTransaction(fn);
 }
@@ -189,21 +192,25 @@ export async function updateRole(actor: RbacActor, roleId: string, patch: Partia
 }
 
 /**
- * Deletes custom role `roleId`. Refused (`failed-precondition`, reason `role-in-use`) while an
- * active member holds it or another role inherits it: silently stripping it could demote many
+ * Deletes custom role `roleId`. Refused (`failed-precondition`, reason `role-in-use`) while a
+ * member holds it or another role inherits it: silently stripping it could demote many
  * members at once, or the last owner, in a change that only meant to tidy the role list.
  */
 export async function deleteRole(actor: RbacActor, roleId: string): Promise<{ configVersion: number }> {
   const result = await run(actor, async (tx) => {
     const state = await readRoleState(tx, actor);
     planRoleDelete(state.custom, roleId, state.caller);
-    const holders = await tx.get(actor.db.collection("members").where("roles", "array-contains", roleId));
-    const active = holders.docs.filter((d) => activeRolesOf(d.data()) !== null).length;
-    if (active > 0) {
+    // Any holder counts, active or not: a suspended member reactivated later would otherwise
+    // carry a dangling role that a new role with the same id would silently fill.
+    const holders = await tx.get(
+      actor.db.collection("members").where("roles", "array-contains", roleId).limit(ROLE_IN_USE_SAMPLE),
+    );
+    if (!holders.empty) {
+      const count = holders.size < ROLE_IN_USE_SAMPLE ? String(holders.size) : `at least ${holders.size}`;
       throw new AppError(
         "failed-precondition",
-        `Role ${roleId} is still assigned to ${active} member(s); assign them other roles first.`,
-        { reason: "role-in-use", members: active },
+        `Role ${roleId} is still assigned to ${count} member(s); assign them other roles first.`,
+        { reason: "role-in-use", members: holders.size },
       );
     }
     tx.delete(actor.db.doc(`roles/${roleId}`));

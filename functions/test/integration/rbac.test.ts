@@ -265,6 +265,19 @@ describe("custom roles", () => {
     await callAs(deleteRole, t.admin, { roleId: "base" });
     expect((await rootFirestore().collection(`tenants/${t.tid}/roles`).get()).size).toBe(0);
   });
+  it("also refuses while only a suspended member holds the role", async () => {
+    const t = await team();
+    await callAs(createRole, t.admin, { roleId: "temp", permissions: ["audit:read"] });
+    await rootFirestore()
+      .doc(`tenants/${t.tid}/members/suspended-user`)
+      .set({ roles: ["viewer", "temp"], status: "suspended" });
+    await rejectedWithoutWrites(
+      t.tid,
+      () => callAs(deleteRole, t.admin, { roleId: "temp" }),
+      "failed-precondition",
+      "role-in-use",
+    );
+  });
 });
 
 describe("assigning roles", () => {
