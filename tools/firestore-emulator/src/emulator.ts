@@ -63,6 +63,11 @@ export interface EmulatorOptions {
 const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 const EXPIRED = "The referenced transaction has expired or is no longer valid.";
+/**
+ * Read-only transactions hold no locks, but the SDK never ends them (no commit, no rollback):
+ * they expire after production's 270 s maximum so their records do not pile up.
+ */
+const READ_ONLY_IDLE_MS = 270_000;
 /** Finished transactions are remembered this long, to answer late calls and keep retry priority. */
 const TXN_MEMORY_MS = 5 * 60_000;
 
@@ -190,8 +195,8 @@ export class Emulator {
     for (const t of this.txns.values()) {
       if (t.state === "active") {
         if (t.owner.aborted) t.state = "aborted";
-        else if (t.busy === 0 && now - t.lastActiveMs > this.timeoutMs && !t.readOnly) {
-          this.abortTxn(t, aborted(`Transaction expired after ${this.timeoutMs / 1000} s without activity; its locks were released.`));
+        else if (t.busy === 0 && now - t.lastActiveMs > (t.readOnly ? READ_ONLY_IDLE_MS : this.timeoutMs)) {
+          this.abortTxn(t, aborted(`Transaction expired after ${Math.round((now - t.lastActiveMs) / 1000)} s without activity; its locks were released.`));
         }
       } else if (now - t.lastActiveMs > TXN_MEMORY_MS) {
         this.txns.delete(t.key);
