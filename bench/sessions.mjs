@@ -147,7 +147,9 @@ table.push(
     unit: `reads, ${per("refresh: grace answer (previous token)", "writes").toFixed(2)} writes`,
     digits: 2,
     goal: "1 read, 0 writes",
-    ok: per("refresh: grace answer (previous token)", "reads") <= 1 && per("refresh: grace answer (previous token)", "writes") === 0,
+    ok:
+      per("refresh: grace answer (previous token)", "reads") <= 1 &&
+      per("refresh: grace answer (previous token)", "writes") === 0,
   },
   {
     name: "operations outside a transaction (rotation)",
