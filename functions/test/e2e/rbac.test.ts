@@ -2,7 +2,7 @@
  * RBAC over HTTP against the functions emulator: real ID tokens from the Auth emulator, the
  * callable protocol, and the payments module's createPayment (permission payments:create).
  */
-import { createTestUser, decode, refreshUser, seedTenant, type TestUser } from "../support/firebase";
+import { countOps, createTestUser, decode, refreshUser, seedTenant, type TestUser } from "../support/firebase";
 import { callCallable } from "../support/http";
 
 jest.setTimeout(30_000);
@@ -30,7 +30,10 @@ describe("the permission guard over HTTP", () => {
   });
 
   it("denies a viewer calling createPayment, without naming the permission", async () => {
-    const res = await callCallable("createPayment", { amount: 1200, currency: "EUR" }, viewer.idToken);
+    const { result: res, ops } = await countOps(() =>
+      callCallable("createPayment", { amount: 1200, currency: "eur" }, viewer.idToken),
+    );
+    expect(ops.log.filter((e) => e.path.includes(`tenants/${tid}/`) && e.kind !== "read")).toEqual([]);
     expect(res.status).toBe(403);
     expect(res.error?.status).toBe("PERMISSION_DENIED");
     expect(JSON.stringify(res.error)).not.toMatch(/payments/);
@@ -39,7 +42,7 @@ describe("the permission guard over HTTP", () => {
   it("lets an admin create a payment", async () => {
     const res = await callCallable<{ payment: { id: string; amount: number } }>(
       "createPayment",
-      { amount: 1200, currency: "EUR" },
+      { amount: 1200, currency: "eur" },
       admin.idToken,
     );
     expect(res.status).toBe(200);
@@ -47,7 +50,7 @@ describe("the permission guard over HTTP", () => {
   });
 
   it("answers unauthenticated before any permission detail", async () => {
-    const res = await callCallable("createPayment", { amount: 1200, currency: "EUR" });
+    const res = await callCallable("createPayment", { amount: 1200, currency: "eur" });
     expect(res.status).toBe(401);
     expect(res.error?.status).toBe("UNAUTHENTICATED");
     expect(JSON.stringify(res.error)).not.toMatch(/payments|permission/i);
@@ -72,7 +75,7 @@ describe("the permission guard over HTTP", () => {
     await refreshUser(newcomer);
     expect(await decode(newcomer.idToken)).toMatchObject({ tid, roles: ["member"] });
 
-    const res = await callCallable("createPayment", { amount: 500, currency: "EUR" }, newcomer.idToken);
+    const res = await callCallable("createPayment", { amount: 500, currency: "eur" }, newcomer.idToken);
     expect(res.status).toBe(200);
   });
 });
