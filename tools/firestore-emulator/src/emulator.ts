@@ -231,13 +231,24 @@ export class Emulator {
     return {};
   }
 
-  /** Runs a read; a transaction this read started is aborted if the read fails (the client never learns its id). */
-  private async read<T>(ctx: ReadContext, fn: () => Promise<T> | T): Promise<T> {
+  /**
+   * Runs a read. A transaction this read started is aborted if the read fails or the client
+   * cancels it while it waits for a lock: the client never learned its id, so no rollback will
+   * come to free it.
+   */
+  private async read<T>(ctx: ReadContext, signal: AbortSignal, fn: () => Promise<T> | T): Promise<T> {
+    const started = ctx.started;
+    const onCancel = (): void => {
+      if (started?.state === "active") this.abortTxn(started, new GrpcError(Status.CANCELLED, "The read that started this transaction was cancelled."));
+    };
+    if (started) signal.addEventListener("abort", onCancel);
     try {
       return await this.inTxn(ctx.txn, fn);
     } catch (e) {
-      if (ctx.started && ctx.started.state === "active") this.abortTxn(ctx.started, e instanceof GrpcError ? e : aborted(EXPIRED));
+      if (started?.state === "active") this.abortTxn(started, e instanceof GrpcError ? e : aborted(EXPIRED));
       throw e;
+    } finally {
+      if (started) signal.removeEventListener("abort", onCancel);
     }
   }
 
@@ -268,11 +279,11 @@ export class Emulator {
   /** Handlers for every implemented RPC, by method name. */
   handlers(): Map<string, RpcHandler> {
     return new Map<string, RpcHandler>([
-      ["GetDocument", (r) => this.getDocument(r)],
-      ["BatchGetDocuments", (r) => this.batchGet(r)],
-      ["RunQuery", (r) => this.runQuery(r)],
-      ["RunAggregationQuery", (r) => this.runAggregation(r)],
-      ["ListDocuments", (r) => this.listDocuments(r)],
+      ["GetDocument", (r, signal) => this.getDocument(r, signal)],
+      ["BatchGetDocuments", (r, signal) => this.batchGet(r, signal)],
+      ["RunQuery", (r, signal) => this.runQuery(r, signal)],
+      ["RunAggregationQuery", (r, signal) => this.runAggregation(r, signal)],
+      ["ListDocuments", (r, signal) => this.listDocuments(r, signal)],
       ["ListCollectionIds", (r) => this.listCollectionIds(r)],
       ["BeginTransaction", (r) => this.beginTransaction(r)],
       ["Rollback", (r) => this.rollback(r)],
@@ -285,12 +296,12 @@ export class Emulator {
     ]);
   }
 
-  private async getDocument(req: Message): Promise<Message> {
+  private async getDocument(req: Message, signal: AbortSignal): Promise<Message> {
     const n = parseDocumentName(req.name);
     const st = this.state(n);
     const ctx = this.readContext(st, req);
     if (ctx.started) throw invalid("GetDocument cannot start a transaction.");
-    return this.read(ctx, async () => {
+    return this.read(ctx, signal, async () => {
       const owner = this.locking(ctx);
       if (owner) await lockAll(st.locks, owner, () => ["d:" + n.path]);
       const v = st.db.get(n.path, ctx.readUs);
@@ -300,7 +311,7 @@ export class Emulator {
     });
   }
 
-  private async batchGet(req: Message): Promise<Message[]> {
+  private async batchGet(req: Message, signal: AbortSignal): Promise<Message[]> {
     const st = this.state(parseName(req.database, "database"));
     const names: string[] = req.documents ?? [];
     const paths = names.map((name) => {
@@ -309,7 +320,7 @@ export class Emulator {
       return n.path;
     });
     const ctx = this.readContext(st, req);
-    return this.read(ctx, async () => {
+    return this.read(ctx, signal, async () => {
       const owner = this.locking(ctx);
       if (owner) await lockAll(st.locks, owner, () => paths.map((p) => "d:" + p));
       const readUs = ctx.readUs ?? readNowUs();
@@ -344,13 +355,13 @@ export class Emulator {
     return hits;
   }
 
-  private async runQuery(req: Message): Promise<Message[]> {
+  private async runQuery(req: Message, signal: AbortSignal): Promise<Message[]> {
     const parent = parseParent(req.parent);
     const st = this.state(parent);
     const q = req.structuredQuery;
     if (!q) throw invalid("RunQuery requires a structured query.");
     const ctx = this.readContext(st, req);
-    return this.read(ctx, async () => {
+    return this.read(ctx, signal, async () => {
       const hits = await this.queryHits(st, parent.path, q, ctx);
       const readTime = usToTimestamp(ctx.readUs ?? readNowUs());
       const tx = !!ctx.txn;
@@ -369,7 +380,7 @@ export class Emulator {
     });
   }
 
-  private async runAggregation(req: Message): Promise<Message[]> {
+  private async runAggregation(req: Message, signal: AbortSignal): Promise<Message[]> {
     const parent = parseParent(req.parent);
     const st = this.state(parent);
     const agg = req.structuredAggregationQuery;
@@ -377,7 +388,7 @@ export class Emulator {
     const aggregations: Message[] = agg.aggregations ?? [];
     if (aggregations.length === 0) throw invalid("At least one aggregation is required.");
     const ctx = this.readContext(st, req);
-    return this.read(ctx, async () => {
+    return this.read(ctx, signal, async () => {
       const hits = await this.queryHits(st, parent.path, agg.structuredQuery, ctx);
       const fields: Record<string, Value> = {};
       aggregations.forEach((a, i) => {
@@ -392,7 +403,7 @@ export class Emulator {
     });
   }
 
-  private async listDocuments(req: Message): Promise<Message> {
+  private async listDocuments(req: Message, signal: AbortSignal): Promise<Message> {
     const parent = parseParent(req.parent);
     const st = this.state(parent);
     const collId: string = req.collectionId ?? "";
@@ -400,7 +411,7 @@ export class Emulator {
     const coll = parent.path ? `${parent.path}/${collId}` : collId;
     const ctx = this.readContext(st, req);
     if (ctx.started) throw invalid("ListDocuments cannot start a transaction.");
-    return this.read(ctx, async () => {
+    return this.read(ctx, signal, async () => {
       const readUs = ctx.readUs;
       const ids = new Set<string>();
       for (const [id, e] of st.db.collections.get(coll) ?? []) {
