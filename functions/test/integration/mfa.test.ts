@@ -31,8 +31,13 @@ import {
   signInWithCustomToken,
   type TestUser,
 } from "../support/firebase";
+import { captureLogs } from "../support/observability-logs";
 
 jest.setTimeout(60_000);
+
+const logs = captureLogs();
+/** Every secret and code the tests handled, to check the logs against at the end. */
+const handled: string[] = [];
 
 const mfaDoc = async (uid: string) => (await rootFirestore().doc(`users/${uid}/private/mfa`).get()).data();
 const lockout = { maxFailures: 5, windowMs: 900_000 };
@@ -43,14 +48,17 @@ type Enrolment = { otpauthUri: string; secret: string; qrCodeSvg: string };
 async function enrolled(user: TestUser): Promise<{ secret: string; recoveryCodes: string[] }> {
   const { secret } = await callAs<Enrolment>(enrollMfa, user, null);
   const { recoveryCodes } = await callAs<{ recoveryCodes: string[] }>(confirmMfa, user, {
-    code: await totpAt(secret, Date.now()),
+    code: await codeAt(secret, Date.now()),
   });
+  handled.push(secret, ...recoveryCodes);
   return { secret, recoveryCodes };
 }
 
 /** A code for a step after everything accepted so far (each test step uses a fresh one). */
 async function codeAt(secret: string, ms: number) {
-  return totpAt(secret, ms);
+  const code = await totpAt(secret, ms);
+  handled.push(code);
+  return code;
 }
 
 let user: TestUser;
@@ -296,5 +304,17 @@ describe("tenant MFA policy", () => {
     expect(view.id).toBe(tid);
     // Roles outside the policy are unaffected.
     await expect(callAs(getTenant, owner, null)).resolves.toMatchObject({ id: tid });
+  });
+});
+
+describe("logs", () => {
+  it("never contain a TOTP secret, a code or a recovery code", () => {
+    expect(logs.some((e) => e.securityEvent === "mfa-lockout")).toBe(true);
+    expect(handled.length).toBeGreaterThan(20);
+    const text = JSON.stringify(logs);
+    for (const value of handled) {
+      expect(text).not.toContain(value);
+      expect(text).not.toContain(value.replace(/-/g, ""));
+    }
   });
 });

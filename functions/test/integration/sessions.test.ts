@@ -25,8 +25,11 @@ import {
   signInWithCustomToken,
   type TestUser,
 } from "../support/firebase";
+import { captureLogs } from "../support/observability-logs";
 
 jest.setTimeout(60_000);
+
+const logs = captureLogs();
 
 const DAY = 86_400_000;
 const policy = { absoluteTtlMs: 30 * DAY, idleTtlMs: 7 * DAY, graceMs: 10_000 };
@@ -282,5 +285,15 @@ describe("sensitive functions check the session", () => {
     c.advance(2);
     expect(await isSessionActive(s.sessionId, user.uid)).toBe(false);
     expect(await isSessionActive(s.sessionId, "someone-else")).toBe(false);
+  });
+});
+
+describe("logs", () => {
+  it("never contain a refresh token, a custom or ID token", () => {
+    const text = JSON.stringify(logs);
+    // The reuse test above logged a security event: the capture works, so the check can fail.
+    expect(logs.some((e) => e.securityEvent === "refresh-token-reused")).toBe(true);
+    expect(text).not.toMatch(/[0-9a-f]{32}\.\d+\.[A-Za-z0-9_-]{43}/);
+    expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
   });
 });
