@@ -61,8 +61,9 @@ export class TenantCache {
       max: options.max,
       ttl: options.ttlMs,
       // lru-cache reads time through `perf.now()`; tests pass their own clock. Its default
-      // ttlResolution memoises "now" for 1 ms with a timer, which would hide clock steps.
-      ...(options.now ? { perf: { now: options.now }, ttlResolution: 0 } : {}),
+      // ttlResolution memoises "now" for 1 ms with a timer, which would hide clock steps, and it
+      // takes a start time of 0 to mean "no TTL", so an injected clock is shifted to start at 1.
+      ...(options.now ? { perf: { now: () => 1 + (options.now as () => number)() }, ttlResolution: 0 } : {}),
     });
   }
 

@@ -7,7 +7,7 @@ const tenant = (id: string, configVersion = 1, status: Tenant["status"] = "activ
   configVersion,
 });
 
-function clock(start = 1_000) {
+function clock(start = 0) {
   let t = start;
   return { now: () => t, advance: (ms: number) => (t += ms) };
 }
