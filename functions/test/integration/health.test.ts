@@ -157,7 +157,7 @@ describe("health endpoint", () => {
   });
 
   it("shows anyone else only the overall status", async () => {
-    for (const headers of [{}, { authorization: "Bearer wrong" }]) {
+    for (const headers of [{}, { authorization: "Bearer wrong" }] as Record<string, string>[]) {
       const res = await callHttps(health, { method: "GET", headers });
       expect(Object.keys(res.body as object)).toEqual(["status"]);
     }
