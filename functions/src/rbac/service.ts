@@ -9,7 +9,7 @@
  * rights they just lost.
  */
 import type { Transaction } from "firebase-admin/firestore";
-import { AppError, notFound } from "../platform/errors";
+import { AppError, notFound, permissionDenied } from "../platform/errors";
 import { describeError, log } from "../platform/logger";
 import type { TenantDb } from "../tenancy/db";
 import { bumpConfigVersion, evictLocal, syncClaims } from "../tenancy/service";
@@ -93,11 +93,13 @@ export async function readRoleState(tx: Transaction, actor: Pick<RbacActor, "db"
   const { db } = actor;
   const [tenant, roles, caller] = await Promise.all([
     tx.get(db.tenantDoc()),
-    // One more than the cap, so a tenant over the cap (hand-edited data) is noticed, not truncated.
+    // Bounded: createRole keeps a tenant at MAX_CUSTOM_ROLES; one more lets the cap check see it.
     tx.get(db.collection("roles").limit(MAX_CUSTOM_ROLES + 1)),
     tx.get(db.doc(`members/${actor.uid}`)),
   ]);
   if (!tenant.exists) throw notFound("Tenant not found.");
+  // Admission may have used a cached, still-active tenant; a write must not outlive suspension.
+  if (tenant.get("status") === "suspended") throw permissionDenied("This tenant is suspended.", "tenant-suspended");
   const custom: Record<string, RoleDefinition> = {};
   for (const doc of roles.docs) custom[doc.id] = parseRoleDoc(doc.data());
   const callerRoles = activeRolesOf(caller.data());
@@ -110,7 +112,10 @@ export async function readRoleState(tx: Transaction, actor: Pick<RbacActor, "db"
   };
 }
 
-/** Active members who are owners under `custom` (directly or through a custom role). */
+/**
+ * Active members who are owners under `custom` (directly or through a custom role). Unbounded on
+ * purpose: every owner must be seen for the last-owner check, and owners are few.
+ */
 export async function readOwners(tx: Transaction, db: TenantDb, custom: CustomRoles): Promise<MemberRoles[]> {
   const ids = ownerRoleIds(custom);
   const owners = new Map<string, MemberRoles>();

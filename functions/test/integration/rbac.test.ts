@@ -352,6 +352,17 @@ describe("assigning roles", () => {
       "escalation",
     );
   });
+  it("refuses a role change in a tenant suspended since the caller's admission was cached", async () => {
+    const t = await team();
+    await callAs(listRoles, t.admin, {}); // warms this instance's tenant cache as active
+    await tenantDoc(t.tid).update({ status: "suspended" });
+    await rejectedWithoutWrites(
+      t.tid,
+      () => callAs(assignRoles, t.admin, { uid: t.viewer.uid, roles: ["member"] }),
+      "permission-denied",
+      "tenant-suspended",
+    );
+  });
 });
 
 describe("last-owner protection", () => {
