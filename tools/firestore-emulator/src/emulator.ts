@@ -10,7 +10,7 @@ import { GrpcError, Message, Status, aborted, invalid } from "./grpc";
 import { ParsedName, autoId, isDocumentPath, parseDocumentName, parseName, parseParent } from "./names";
 import { OpLog } from "./ops";
 import { Hit, queryScope, runStructuredQuery } from "./query";
-import { RpcHandler } from "./server";
+import { CallSignal, RpcHandler } from "./server";
 import { Database, Version, parentOf, versionAt } from "./store";
 import { LockTable, Owner, lockAll, newPriority, withWriteLocks, wound } from "./transactions";
 import { Fields, Value, compareUtf8, fieldsIdentical } from "./values";
@@ -236,19 +236,17 @@ export class Emulator {
    * cancels it while it waits for a lock: the client never learned its id, so no rollback will
    * come to free it.
    */
-  private async read<T>(ctx: ReadContext, signal: AbortSignal, fn: () => Promise<T> | T): Promise<T> {
+  private async read<T>(ctx: ReadContext, signal: CallSignal, fn: () => Promise<T> | T): Promise<T> {
     const started = ctx.started;
     const onCancel = (): void => {
       if (started?.state === "active") this.abortTxn(started, new GrpcError(Status.CANCELLED, "The read that started this transaction was cancelled."));
     };
-    if (started) signal.addEventListener("abort", onCancel);
+    if (started) signal.onCancel(onCancel);
     try {
       return await this.inTxn(ctx.txn, fn);
     } catch (e) {
       if (started?.state === "active") this.abortTxn(started, e instanceof GrpcError ? e : aborted(EXPIRED));
       throw e;
-    } finally {
-      if (started) signal.removeEventListener("abort", onCancel);
     }
   }
 
@@ -270,8 +268,8 @@ export class Emulator {
     };
   }
 
-  private sameDb(st: DbState, n: ParsedName, what: string): void {
-    if (`projects/${n.project}/databases/${n.database}` !== st.name) throw invalid(`${what} belongs to another database than ${st.name}.`);
+  private sameDb(st: DbState, n: ParsedName, name: string): void {
+    if (`projects/${n.project}/databases/${n.database}` !== st.name) throw invalid(`Document ${name} belongs to another database than ${st.name}.`);
   }
 
   // ---- RPC handlers -------------------------------------------------------------------------
@@ -296,7 +294,7 @@ export class Emulator {
     ]);
   }
 
-  private async getDocument(req: Message, signal: AbortSignal): Promise<Message> {
+  private async getDocument(req: Message, signal: CallSignal): Promise<Message> {
     const n = parseDocumentName(req.name);
     const st = this.state(n);
     const ctx = this.readContext(st, req);
@@ -311,12 +309,12 @@ export class Emulator {
     });
   }
 
-  private async batchGet(req: Message, signal: AbortSignal): Promise<Message[]> {
+  private async batchGet(req: Message, signal: CallSignal): Promise<Message[]> {
     const st = this.state(parseName(req.database, "database"));
     const names: string[] = req.documents ?? [];
     const paths = names.map((name) => {
       const n = parseDocumentName(name);
-      this.sameDb(st, n, `Document ${name}`);
+      this.sameDb(st, n, name);
       return n.path;
     });
     const ctx = this.readContext(st, req);
@@ -355,7 +353,7 @@ export class Emulator {
     return hits;
   }
 
-  private async runQuery(req: Message, signal: AbortSignal): Promise<Message[]> {
+  private async runQuery(req: Message, signal: CallSignal): Promise<Message[]> {
     const parent = parseParent(req.parent);
     const st = this.state(parent);
     const q = req.structuredQuery;
@@ -380,7 +378,7 @@ export class Emulator {
     });
   }
 
-  private async runAggregation(req: Message, signal: AbortSignal): Promise<Message[]> {
+  private async runAggregation(req: Message, signal: CallSignal): Promise<Message[]> {
     const parent = parseParent(req.parent);
     const st = this.state(parent);
     const agg = req.structuredAggregationQuery;
@@ -403,7 +401,7 @@ export class Emulator {
     });
   }
 
-  private async listDocuments(req: Message, signal: AbortSignal): Promise<Message> {
+  private async listDocuments(req: Message, signal: CallSignal): Promise<Message> {
     const parent = parseParent(req.parent);
     const st = this.state(parent);
     const collId: string = req.collectionId ?? "";
@@ -486,7 +484,7 @@ export class Emulator {
     }
     const targets = writes.map((w) => {
       const n = parseDocumentName(writeTarget(w));
-      this.sameDb(st, n, `Document ${n.path}`);
+      this.sameDb(st, n, n.path);
       return n.path;
     });
     const keys = (): string[] => writeLockKeys(st.db, targets);
@@ -559,7 +557,7 @@ export class Emulator {
     for (const w of writes) {
       try {
         const n = parseDocumentName(writeTarget(w));
-        this.sameDb(st, n, `Document ${n.path}`);
+        this.sameDb(st, n, n.path);
         const r = await withWriteLocks(
           st.locks,
           () => writeLockKeys(st.db, [n.path]),

@@ -8,8 +8,13 @@ import * as http2 from "node:http2";
 import * as net from "node:net";
 import { GrpcError, Message, MethodCodec, Status, encodeGrpcMessage, firestoreCodecs, frame, unframe } from "./grpc";
 
+/** Lets a handler react when its client goes away before the handler has settled. */
+export interface CallSignal {
+  onCancel(cb: () => void): void;
+}
+
 /** One RPC handler: a unary result, or the list of messages of a server-streaming response. */
-export type RpcHandler = (req: Message, signal: AbortSignal) => Promise<Message | Message[]> | Message | Message[];
+export type RpcHandler = (req: Message, signal: CallSignal) => Promise<Message | Message[]> | Message | Message[];
 
 /** A plain HTTP request as the admin endpoints see it. */
 export interface AdminRequest {
@@ -132,8 +137,14 @@ function serveGrpc(
     sendStatus(stream, Status.UNIMPLEMENTED, `Method ${pathName} is not implemented by this emulator`, false);
     return;
   }
-  const controller = new AbortController();
-  stream.on("close", () => controller.abort());
+  // A plain callback list rather than an AbortController: abort() builds a DOMException, which
+  // showed up as the top cost per request in profiles.
+  let settled = false;
+  let cancelCbs: (() => void)[] | undefined;
+  const signal: CallSignal = { onCancel: (cb) => (cancelCbs ??= []).push(cb) };
+  stream.on("close", () => {
+    if (!settled && cancelCbs) for (const cb of cancelCbs) cb();
+  });
   const chunks: Buffer[] = [];
   stream.on("data", (c: Buffer) => chunks.push(c));
   stream.on("end", () => {
@@ -147,9 +158,10 @@ function serveGrpc(
       return;
     }
     Promise.resolve()
-      .then(() => handler(req, controller.signal))
+      .then(() => handler(req, signal))
       .then(
         (res) => {
+          settled = true;
           if (stream.destroyed || stream.closed) return;
           const list = Array.isArray(res) ? res : [res];
           const payload = list.length === 1 ? frame(codec.encode(list[0])) : Buffer.concat(list.map((m) => frame(codec.encode(m))));
@@ -157,7 +169,10 @@ function serveGrpc(
           stream.once("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0", "grpc-message": "" }));
           stream.end(payload);
         },
-        (e) => sendError(stream, e, codec.responseStream),
+        (e) => {
+          settled = true;
+          sendError(stream, e, codec.responseStream);
+        },
       );
   });
 }
