@@ -173,7 +173,8 @@ export class Emulator {
     if (!Buffer.isBuffer(id) && !(id instanceof Uint8Array)) throw invalid("Invalid transaction.");
     const t = this.txns.get(Buffer.from(id).toString("hex"));
     if (!t || t.st !== st) throw invalid(EXPIRED);
-    if (t.state === "aborted") throw t.owner.aborted ?? aborted(EXPIRED);
+    // A wounded transaction learns of it on its next call, whatever that call is.
+    if (t.state === "aborted" || t.owner.aborted) throw t.owner.aborted ?? aborted(EXPIRED);
     if (t.state !== "active") throw new GrpcError(Status.FAILED_PRECONDITION, `Transaction is no longer active (${t.state}).`);
     return t;
   }
@@ -220,7 +221,6 @@ export class Emulator {
   private readContext(st: DbState, req: Message): ReadContext {
     if (req.transaction !== undefined) {
       const txn = this.lookupTxn(st, req.transaction);
-      if (txn.owner.aborted) throw txn.owner.aborted;
       return { txn, readUs: txn.readUs };
     }
     if (req.newTransaction !== undefined) {

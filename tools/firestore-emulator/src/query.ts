@@ -198,7 +198,7 @@ function contains(list: Value[], v: Value): boolean {
 }
 
 /** Whether a document satisfies a Filter. */
-export function matches(f: Message, name: string, v: Version): boolean {
+function matches(f: Message, name: string, v: Version): boolean {
   if (f.compositeFilter) {
     const subs: Message[] = f.compositeFilter.filters ?? [];
     if (f.compositeFilter.op === "OR") return subs.some((s) => matches(s, name, v));

@@ -265,11 +265,6 @@ export function fieldsIdentical(a: Fields, b: Fields): boolean {
   return true;
 }
 
-/** The numeric value of a number Value (ints may lose precision beyond 2^53). */
-export function toNumber(v: Value): number {
-  return v.integerValue !== undefined ? Number(v.integerValue) : (v.doubleValue as number);
-}
-
 /** Whether a value is an integer or a double. */
 export function isNumber(v: Value | undefined): v is Value {
   return v !== undefined && (v.integerValue !== undefined || v.doubleValue !== undefined);
