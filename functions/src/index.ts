@@ -55,3 +55,4 @@ export {
 // storage
 export { getUploadUrl, getDownloadUrl } from "./storage";
 // observability
+export { metrics } from "./observability/metrics";

@@ -252,6 +252,22 @@ export const params = {
     description: "Where spans go: none | console | otlp | cloud-trace",
   }),
   traceSamplePercent: intSetting("TRACE_SAMPLE_PERCENT", "Percentage of root traces sampled", 10, 0, 100),
+
+  // metrics aggregation (observability/metrics-aggregate.ts)
+  metricsFlushSeconds: intSetting(
+    "METRICS_FLUSH_SECONDS",
+    "How often an instance adds its counter increments to the shared Firestore counters (at most one write per interval)",
+    10,
+    1,
+    300,
+  ),
+  metricsShards: intSetting(
+    "METRICS_SHARDS",
+    "Counter shard documents under _metrics/ that instances spread their flushes over (each takes about 1 write/s)",
+    8,
+    1,
+    64,
+  ),
 } as const;
 
 export const secrets = {

@@ -1,0 +1,61 @@
+/**
+ * `metrics`: the product's counters in Prometheus text format, summed across instances
+ * (see metrics-aggregate.ts for the design). Operators only: a bearer token equal to the
+ * OPERATOR_TOKEN secret, compared in constant time.
+ *
+ * Importing this module (index.ts does, in every instance) starts this instance's aggregator,
+ * so every counter any module records through `platform/metrics.ts` reaches the endpoint.
+ */
+import { z } from "zod";
+// The counters live at the platform path _metrics/, outside every tenant.
+// eslint-disable-next-line no-restricted-imports
+import { rootFirestore } from "../platform/admin";
+import { intValue, params, secrets } from "../platform/config";
+import { unauthenticated } from "../platform/errors";
+import { httpsEndpoint, problem, type HttpResult } from "../platform/https";
+import { log } from "../platform/logger";
+import { createAggregator, readAggregated } from "./metrics-aggregate";
+import { bearerMatches } from "./metrics-auth";
+import { renderPrometheus } from "./metrics-prometheus";
+
+/** This instance's aggregator: flushes at most once per METRICS_FLUSH_SECONDS after increments. */
+export const metricsAggregator = createAggregator({
+  rootDb: rootFirestore,
+  intervalMs: () => intValue(params.metricsFlushSeconds) * 1000,
+  shards: () => intValue(params.metricsShards),
+});
+metricsAggregator.start();
+
+const PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
+
+/** Renders the aggregated counters (after flushing this instance's own increments). */
+export async function scrape(db = rootFirestore()): Promise<HttpResult> {
+  await metricsAggregator.flush();
+  const samples = await readAggregated(db);
+  return {
+    status: 200,
+    contentType: PROMETHEUS_TEXT,
+    headers: { "Cache-Control": "no-store" },
+    text: renderPrometheus(samples),
+  };
+}
+
+export const metrics = httpsEndpoint(
+  {
+    name: "metrics",
+    description:
+      "Prometheus text exposition of every counter, summed across instances; requires the operator bearer token.",
+    methods: ["GET"],
+    input: z.object({}).loose(),
+    auth: "none",
+    options: { secrets: [secrets.operatorToken] },
+  },
+  async ({ req }) => {
+    if (!bearerMatches(req.headers.authorization, secrets.operatorToken.value())) {
+      log.security("metrics-token-rejected", { presented: typeof req.headers.authorization === "string" });
+      const refused = problem(unauthenticated("A valid operator bearer token is required."));
+      return { ...refused, headers: { ...refused.headers, "WWW-Authenticate": 'Bearer realm="metrics"' } };
+    }
+    return scrape();
+  },
+);

@@ -1,0 +1,140 @@
+/**
+ * The metrics endpoint over the real Firestore emulator: counters recorded in-process reach the
+ * Prometheus text exactly, through the sharded Firestore aggregation, and the endpoint refuses
+ * callers without the operator token.
+ */
+import { randomUUID } from "node:crypto";
+import { z } from "zod";
+import { metrics, metricsAggregator } from "../../src/observability/metrics";
+import { METRICS_COLLECTION, encodeSeries } from "../../src/observability/metrics-aggregate";
+import { rootFirestore } from "../../src/platform/admin";
+import { tenantCallable } from "../../src/platform/callable";
+import { metrics as counters, type CounterSample } from "../../src/platform/metrics";
+import { callAs, callHttps, createTestUser, seedTenant, type TestUser } from "../support/firebase";
+
+jest.setTimeout(60_000);
+
+const operatorToken = () => process.env.OPERATOR_TOKEN as string;
+
+/** Parses Prometheus text into samples (labels unescaped). */
+function parsePrometheus(text: string): CounterSample[] {
+  const out: CounterSample[] = [];
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("#")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) throw new Error(`not a sample line: ${line}`);
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? "").matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)) {
+      labels[l[1]] = l[2].replace(/\\n/g, "\n").replace(/\\"/g, '"').replace(/\\\\/g, "\\");
+    }
+    out.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+const scrape = (authorization?: string) =>
+  callHttps(metrics, { method: "GET", headers: authorization ? { Authorization: authorization } : {} });
+
+let owner: TestUser;
+let tid: string;
+const name = `idemMetrics${randomUUID().slice(0, 8)}`;
+let runs = 0;
+let failNext = false;
+const probe = tenantCallable(
+  {
+    name,
+    description: "test only",
+    input: z.strictObject({ n: z.number().int() }),
+    permission: "payments:create",
+    idempotent: "required",
+  },
+  async ({ data, db, runTransaction }) => {
+    runs++;
+    if (failNext) {
+      failNext = false;
+      throw new Error("boom");
+    }
+    const ref = db.collection("things").doc();
+    return runTransaction(async (tx) => {
+      tx.create(ref, { n: data.n });
+      return { id: ref.id, n: data.n };
+    });
+  },
+);
+
+beforeAll(async () => {
+  owner = await createTestUser();
+  tid = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
+});
+
+afterAll(() => metricsAggregator.stop());
+
+const mine = (samples: CounterSample[]) =>
+  samples
+    .filter((s) => Object.values(s.labels).includes(name))
+    .sort((a, b) => (a.name + JSON.stringify(a.labels)).localeCompare(b.name + JSON.stringify(b.labels)));
+
+describe("metrics endpoint", () => {
+  it("serves, summed from the shards, exactly the values a scripted sequence recorded", async () => {
+    const key = randomUUID();
+    await callAs(probe, owner, { idempotencyKey: key, n: 1 }); // first
+    await metricsAggregator.flush();
+    await callAs(probe, owner, { idempotencyKey: key, n: 1 }); // replay
+    await callAs(probe, owner, { idempotencyKey: key, n: 2 }).catch(() => undefined); // mismatch
+    await metricsAggregator.flush();
+    await callAs(probe, owner, { n: 1 }).catch(() => undefined); // missing key
+    failNext = true;
+    await callAs(probe, owner, { idempotencyKey: randomUUID(), n: 1 }).catch(() => undefined); // first, released
+    for (let i = 0; i < 4; i++) {
+      await callAs(probe, owner, { idempotencyKey: randomUUID(), n: 10 + i }); // first ×4
+      await metricsAggregator.flush();
+    }
+    expect(runs).toBe(6);
+
+    const res = await scrape(`Bearer ${operatorToken()}`);
+    expect(res.status).toBe(200);
+    expect(res.contentType).toBe("text/plain; version=0.0.4; charset=utf-8");
+    const served = parsePrometheus(res.text as string);
+    const byOutcome = (outcome: string) =>
+      served.find(
+        (s) => s.name === "idempotency_requests_total" && s.labels.fn === name && s.labels.outcome === outcome,
+      )?.value;
+    expect([byOutcome("first"), byOutcome("replay"), byOutcome("mismatch"), byOutcome("missing_key")]).toEqual([
+      6, 1, 1, 1,
+    ]);
+    const released = served.find(
+      (s) => s.name === "idempotency_results_total" && s.labels.fn === name && s.labels.result === "released",
+    );
+    expect(released?.value).toBe(1);
+    // Every series that names this function, whichever module recorded it, matches in-process.
+    const local = mine(counters.snapshot());
+    expect(local.length).toBeGreaterThan(5);
+    expect(mine(served)).toEqual(local.map((s) => ({ ...s, labels: { ...s.labels } })));
+
+    // The increments were spread over shard documents and the endpoint summed them.
+    const field = encodeSeries("idempotency_requests_total", { fn: name, outcome: "first" });
+    const shards = (await rootFirestore().collection(METRICS_COLLECTION).get()).docs.filter((d) => d.get(field));
+    expect(shards.reduce((sum, d) => sum + (d.get(field) as number), 0)).toBe(6);
+  });
+
+  it("refuses a missing, wrong or non-operator token with 401 and a Bearer challenge", async () => {
+    for (const authorization of [
+      undefined,
+      "Bearer wrong-token",
+      `Bearer ${owner.idToken}`,
+      `Basic ${operatorToken()}`,
+    ]) {
+      const res = await scrape(authorization);
+      expect(res.status).toBe(401);
+      expect(res.headers).toMatchObject({ "WWW-Authenticate": 'Bearer realm="metrics"' });
+      expect(res.text).toBeUndefined();
+      expect(JSON.stringify(res.body)).not.toContain("idempotency_requests_total");
+    }
+  });
+
+  it("does not label any series with a tenant id, uid or key", async () => {
+    const res = await scrape(`Bearer ${operatorToken()}`);
+    expect(res.text).not.toContain(tid);
+    expect(res.text).not.toContain(owner.uid);
+  });
+});
