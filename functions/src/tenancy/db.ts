@@ -20,6 +20,7 @@ import type {
   Transaction,
   WriteBatch,
 } from "firebase-admin/firestore";
+import { AppError } from "../platform/errors";
 
 /** FieldPath.documentId(), loaded on first use: the Firestore SDK is heavy for a cold start. */
 function documentId(): FirebaseFirestore.FieldPath {
@@ -28,9 +29,14 @@ function documentId(): FirebaseFirestore.FieldPath {
   return FieldPath.documentId();
 }
 
-export class TenantPathError extends Error {
+/**
+ * A path that would leave the tenant, or is not a legal Firestore path. It is an `AppError`
+ * (`invalid-argument`, reason `illegal-path`): when an unvalidated client id reaches the data
+ * layer, the caller gets a client error, not `internal`, and nothing was touched.
+ */
+export class TenantPathError extends AppError {
   constructor(message: string) {
-    super(message);
+    super("invalid-argument", message, { reason: "illegal-path" });
     this.name = "TenantPathError";
   }
 }

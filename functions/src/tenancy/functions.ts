@@ -7,7 +7,7 @@
  * clients and rules: admission reads the membership on every (uncached) request, so a claim that
  * lags behind never grants anything.
  */
-import { FieldPath, FieldValue, type Transaction } from "firebase-admin/firestore";
+import type { Transaction } from "firebase-admin/firestore";
 import { z } from "zod";
 import { adminAuth, rootFirestore } from "../platform/admin";
 import { callable, tenantCallable } from "../platform/callable";
@@ -27,7 +27,7 @@ import {
 import { closure, type CustomRoles } from "../rbac/resolve";
 import { TenantDb } from "./db";
 import { resolveTenant, tenantCache } from "./resolver";
-import { bumpConfigVersion, endMembershipClaims, evictLocal, syncClaims } from "./service";
+import { bumpConfigVersion, endMembershipClaims, evictLocal, firestoreSdk, syncClaims } from "./service";
 
 const TenantName = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
 
@@ -140,7 +140,7 @@ export const createTenant = callable(
     // Server-chosen ids: a client-chosen one would let anyone probe which ids exist.
     const tid = firestore.collection("tenants").doc().id;
     const db = new TenantDb(tid, firestore);
-    const now = FieldValue.serverTimestamp();
+    const now = firestoreSdk().FieldValue.serverTimestamp();
     await db.runTransaction(async (tx) => {
       tx.create(db.tenantDoc(), {
         name: data.name,
@@ -213,6 +213,7 @@ async function setTenantStatus(
   reason?: string,
 ): Promise<TenantView> {
   const db = new TenantDb(tid, rootFirestore());
+  const { FieldValue } = firestoreSdk();
   const view = await db.runTransaction(async (tx) => {
     const snap = await tx.get(db.tenantDoc());
     if (!snap.exists) throw notFound("Tenant not found.");
@@ -221,7 +222,12 @@ async function setTenantStatus(
     tx.update(
       db.tenantDoc(),
       status === "suspended"
-        ? { status, suspendedAt: FieldValue.serverTimestamp(), suspendedBy: uid, suspensionReason: reason ?? null }
+        ? {
+            status,
+            suspendedAt: FieldValue.serverTimestamp(),
+            suspendedBy: uid,
+            suspensionReason: reason ?? null,
+          }
         : {
             status,
             suspendedAt: FieldValue.delete(),
@@ -281,7 +287,7 @@ export const inviteMember = tenantCallable(
       if (activeRolesOf(existing.data())) throw alreadyExists("This user is already a member.");
       // Unknown roles → invalid-argument; roles granting more than the caller holds → permission-denied.
       const granted = planAssignment(state.custom, [], data.roles, state.caller);
-      const now = FieldValue.serverTimestamp();
+      const now = firestoreSdk().FieldValue.serverTimestamp();
       tx.set(memberRef, {
         roles: granted,
         status: "active",
@@ -346,7 +352,7 @@ export const listMembers = tenantCallable(
     permission: "members:read",
   },
   async ({ data, db }) => {
-    let query = db.collection("members").orderBy(FieldPath.documentId()).limit(data.pageSize);
+    let query = db.collection("members").orderBy(firestoreSdk().FieldPath.documentId()).limit(data.pageSize);
     if (data.pageToken) query = query.startAfter(data.pageToken);
     const snap = await query.get();
     const members = snap.docs.map((doc) => ({

@@ -10,13 +10,19 @@
  * their roles (it reads the membership), only their `tid` as the caller's choice of tenant.
  */
 import type { Auth } from "firebase-admin/auth";
-import { FieldValue, type DocumentSnapshot, type Firestore, type Transaction } from "firebase-admin/firestore";
+import type { DocumentSnapshot, Firestore, Transaction } from "firebase-admin/firestore";
 import { adminAuth, rootFirestore } from "../platform/admin";
 import { failedPrecondition, notFound } from "../platform/errors";
 import { log } from "../platform/logger";
 import { BUILT_IN_ROLES } from "../rbac/permissions";
 import { assertSafeSegment } from "./db";
 import { tenantCache } from "./resolver";
+
+/** The Firestore SDK, loaded on first use so that loading the codebase stays cheap (cold start). */
+export function firestoreSdk(): typeof import("firebase-admin/firestore") {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require("firebase-admin/firestore") as typeof import("firebase-admin/firestore");
+}
 
 /** The claims tenancy owns; every other claim (platformAdmin, sid, mfa, …) is kept as is. */
 export interface TenantClaims {
@@ -49,8 +55,8 @@ export function memberPath(tid: string, uid: string): string {
  */
 export function bumpConfigVersion(tx: Transaction, tid: string, firestore: Firestore = rootFirestore()): void {
   tx.update(firestore.doc(tenantPath(tid)), {
-    configVersion: FieldValue.increment(1),
-    updatedAt: FieldValue.serverTimestamp(),
+    configVersion: firestoreSdk().FieldValue.increment(1),
+    updatedAt: firestoreSdk().FieldValue.serverTimestamp(),
   });
 }
 

@@ -1,4 +1,5 @@
 import { Firestore } from "@google-cloud/firestore";
+import { toHttpsError } from "../../src/platform/errors";
 import { TenantDb, TenantPathError, assertSafeSegment, isSafeSegment } from "../../src/tenancy/db";
 
 /** A real Firestore client (no network until a read) wrapped to record every method it is asked for. */
@@ -48,6 +49,16 @@ describe("TenantDb: the tenant-scoped data layer", () => {
     expect(() => db.doc(path)).toThrow(TenantPathError);
     expect(() => db.collection(path)).toThrow(TenantPathError);
     expect(touched).toEqual([]);
+  });
+
+  it("reaches clients as invalid-argument (reason illegal-path), never as internal", () => {
+    const { firestore } = recordingFirestore();
+    const db = new TenantDb("tenant-a", firestore as never);
+    expect(() => db.doc("payments/__name__")).toThrow(expect.objectContaining({ code: "invalid-argument" }));
+    expect(toHttpsError(new TenantPathError("x"))).toMatchObject({
+      code: "invalid-argument",
+      details: { reason: "illegal-path" },
+    });
   });
 
   it("treats '%2e%2e' as an odd but literal id, never as '..' (Firestore does not URL-decode ids)", () => {
