@@ -116,6 +116,8 @@ describe("hostile input against every exported function", () => {
       const keys = schemaKeys(spec);
       await fc.assert(
         fc.asyncProperty(junk(keys), fc.boolean(), async (input, signedIn) => {
+          // A successful revokeAllSessions (sign out everywhere) revokes the owner's tokens: sign in again.
+          if (signedIn) await adminAuth().verifyIdToken(owner.idToken, true).catch(() => refreshUser(owner));
           const user = signedIn ? owner : null;
           if (spec.kind === "callable") {
             const { result, ops } = await countOps(async () => {
