@@ -71,11 +71,11 @@ function junk(keys: string[]): fc.Arbitrary<unknown> {
   );
   const shaped =
     keys.length > 0
-      ? fc.record(Object.fromEntries(keys.map((k) => [k, value])), { requiredKeys: [] }).chain((rec) =>
-          fc
-            .dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 3 })
-            .map((extra) => ({ ...extra, ...rec })),
-        )
+      ? fc
+          .record(Object.fromEntries(keys.map((k) => [k, value])), { requiredKeys: [] })
+          .chain((rec) =>
+            fc.dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 3 }).map((extra) => ({ ...extra, ...rec })),
+          )
       : fc.dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 4 });
   return fc.oneof(
     shaped,
@@ -117,7 +117,10 @@ describe("hostile input against every exported function", () => {
       await fc.assert(
         fc.asyncProperty(junk(keys), fc.boolean(), async (input, signedIn) => {
           // A successful revokeAllSessions (sign out everywhere) revokes the owner's tokens: sign in again.
-          if (signedIn) await adminAuth().verifyIdToken(owner.idToken, true).catch(() => refreshUser(owner));
+          if (signedIn)
+            await adminAuth()
+              .verifyIdToken(owner.idToken, true)
+              .catch(() => refreshUser(owner));
           const user = signedIn ? owner : null;
           if (spec.kind === "callable") {
             const { result, ops } = await countOps(async () => {

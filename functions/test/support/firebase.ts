@@ -77,7 +77,9 @@ async function authRest<T>(path: string, body: unknown): Promise<T> {
 }
 
 /** Signs up a new user through the Auth emulator's REST API (a real ID token). */
-export async function createTestUser(opts: { email?: string; claims?: Record<string, unknown> } = {}): Promise<TestUser> {
+export async function createTestUser(
+  opts: { email?: string; claims?: Record<string, unknown> } = {},
+): Promise<TestUser> {
   const email = opts.email ?? `user-${randomUUID().slice(0, 12)}@example.test`;
   const password = "correct-horse-battery";
   const signUp = await authRest<{ localId: string; idToken: string; refreshToken: string }>("accounts:signUp", {
@@ -85,7 +87,13 @@ export async function createTestUser(opts: { email?: string; claims?: Record<str
     password,
     returnSecureToken: true,
   });
-  const user: TestUser = { uid: signUp.localId, email, password, idToken: signUp.idToken, refreshToken: signUp.refreshToken };
+  const user: TestUser = {
+    uid: signUp.localId,
+    email,
+    password,
+    idToken: signUp.idToken,
+    refreshToken: signUp.refreshToken,
+  };
   if (opts.claims) {
     await adminAuth().setCustomUserClaims(user.uid, opts.claims);
     await refreshUser(user);
@@ -126,7 +134,11 @@ const fft = functionsTest({ projectId: process.env.GCLOUD_PROJECT });
  * Calls a wrapped callable in-process, as `user` (a real, verified ID token) or anonymously.
  * Rejects with the `HttpsError` a client would see.
  */
-export async function callAs<R>(fn: Runnable<R>, user: TestUser | { idToken: string } | null, data: unknown): Promise<R> {
+export async function callAs<R>(
+  fn: Runnable<R>,
+  user: TestUser | { idToken: string } | null,
+  data: unknown,
+): Promise<R> {
   const headers: Record<string, string> = { "content-type": "application/json" };
   let auth: CallableRequest["auth"];
   if (user) {
@@ -146,7 +158,13 @@ export async function callAs<R>(fn: Runnable<R>, user: TestUser | { idToken: str
 /** Calls a wrapped HTTPS endpoint in-process and returns its result (status, body, headers). */
 export async function callHttps(
   fn: { run: (req: Request) => Promise<HttpResult> },
-  opts: { method?: string; headers?: Record<string, string>; body?: unknown; rawBody?: Buffer; query?: Record<string, string> } = {},
+  opts: {
+    method?: string;
+    headers?: Record<string, string>;
+    body?: unknown;
+    rawBody?: Buffer;
+    query?: Record<string, string>;
+  } = {},
 ): Promise<HttpResult> {
   const rawBody = opts.rawBody ?? (opts.body === undefined ? Buffer.alloc(0) : Buffer.from(JSON.stringify(opts.body)));
   const headers: Record<string, string> = {};
@@ -160,7 +178,14 @@ export async function callHttps(
       body = undefined;
     }
   }
-  const req = { method: opts.method ?? "POST", headers, body, rawBody, query: opts.query ?? {}, header: (n: string) => headers[n.toLowerCase()] };
+  const req = {
+    method: opts.method ?? "POST",
+    headers,
+    body,
+    rawBody,
+    query: opts.query ?? {},
+    header: (n: string) => headers[n.toLowerCase()],
+  };
   return fn.run(req as unknown as Request);
 }
 
