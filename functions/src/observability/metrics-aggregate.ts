@@ -23,6 +23,12 @@ import { metrics, type CounterSample, type Labels } from "../platform/metrics";
 export const METRICS_COLLECTION = "_metrics";
 
 /**
+ * The map field holding a shard's series. One map lets firestore.indexes.json exempt every
+ * series from indexing with a single override (nothing queries them).
+ */
+export const COUNTERS_FIELD = "c";
+
+/**
  * A series as a Firestore field name: "s" + hex of `[name, sorted label pairs]`. Hex keeps it a
  * simple field name (no quoting, no dots), whatever the labels contain.
  */
@@ -87,10 +93,15 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     }
     if (deltas.length === 0) return;
     const { FieldValue } = await import("firebase-admin/firestore");
-    const data: Record<string, unknown> = {};
-    for (const d of deltas) data[d.field] = FieldValue.increment(d.delta);
+    const series: Record<string, unknown> = {};
+    for (const d of deltas) series[d.field] = FieldValue.increment(d.delta);
     const shard = Math.floor(random() * options.shards());
-    await options.rootDb().collection(METRICS_COLLECTION).doc(`shard-${shard}`).set(data, { merge: true });
+    // merge: only the listed series are touched (field paths c.s…), each incremented atomically.
+    await options
+      .rootDb()
+      .collection(METRICS_COLLECTION)
+      .doc(`shard-${shard}`)
+      .set({ [COUNTERS_FIELD]: series }, { merge: true });
     for (const d of deltas) flushed.set(d.field, d.value);
   };
 
@@ -132,7 +143,9 @@ export async function readAggregated(rootDb: Firestore): Promise<CounterSample[]
   const snapshot = await rootDb.collection(METRICS_COLLECTION).get();
   const totals = new Map<string, CounterSample>();
   for (const doc of snapshot.docs) {
-    for (const [field, value] of Object.entries(doc.data())) {
+    const stored = doc.get(COUNTERS_FIELD);
+    if (typeof stored !== "object" || stored === null) continue;
+    for (const [field, value] of Object.entries(stored as Record<string, unknown>)) {
       const series = typeof value === "number" ? decodeSeries(field) : undefined;
       if (!series) continue;
       const total = totals.get(field) ?? { name: series.name, labels: series.labels, value: 0 };

@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { metrics, metricsAggregator } from "../../src/observability/metrics";
-import { METRICS_COLLECTION, encodeSeries } from "../../src/observability/metrics-aggregate";
+import { COUNTERS_FIELD, METRICS_COLLECTION, encodeSeries } from "../../src/observability/metrics-aggregate";
 import { rootFirestore } from "../../src/platform/admin";
 import { tenantCallable } from "../../src/platform/callable";
 import { metrics as counters, type CounterSample } from "../../src/platform/metrics";
@@ -112,7 +112,7 @@ describe("metrics endpoint", () => {
     expect(mine(served)).toEqual(local.map((s) => ({ ...s, labels: { ...s.labels } })));
 
     // The increments were spread over shard documents and the endpoint summed them.
-    const field = encodeSeries("idempotency_requests_total", { fn: name, outcome: "first" });
+    const field = `${COUNTERS_FIELD}.${encodeSeries("idempotency_requests_total", { fn: name, outcome: "first" })}`;
     const shards = (await rootFirestore().collection(METRICS_COLLECTION).get()).docs.filter((d) => d.get(field));
     expect(shards.reduce((sum, d) => sum + (d.get(field) as number), 0)).toBe(6);
   });
