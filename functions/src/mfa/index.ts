@@ -10,6 +10,7 @@ import { log } from "../platform/logger";
 import { checkTenantMfaPolicy } from "../platform/session-guard";
 import { NoInput } from "../platform/validation";
 import { upgradeSessionMfa } from "../sessions/service";
+import { RoleId } from "../rbac";
 import { bumpConfigVersion, evictLocal } from "../tenancy/service";
 import { SecondFactorInput, TotpCodeInput } from "./inputs";
 import * as service from "./service";
@@ -96,7 +97,6 @@ export const disableMfa = callable(
   async ({ uid, data }) => service.disableMfa(uid, data),
 );
 
-const RoleName = z.string().regex(/^[a-z][a-z0-9_-]{0,39}$/, "must be a role id");
 
 /**
  * `setTenantMfaPolicy`: the roles whose members must use MFA-verified sessions in this tenant.
@@ -109,7 +109,7 @@ export const setTenantMfaPolicy = tenantCallable(
     description: "Sets which roles must use MFA in the active tenant (e.g. owner, admin); [] turns the policy off.",
     input: z.strictObject({
       requiredRoles: z
-        .array(RoleName)
+        .array(RoleId)
         .max(20, "at most 20 roles")
         .transform((roles) => [...new Set(roles)].sort()),
     }),
