@@ -5,17 +5,25 @@
 import { Timestamp, tsParts } from "./values";
 
 let lastUs = 0;
+// Wall clock anchored once, advanced by the monotonic high-resolution timer: real microsecond
+// resolution (as production commit times have) that never steps backwards.
+const originUs = Date.now() * 1000;
+const originHr = process.hrtime.bigint();
+
+function nowUs(): number {
+  return originUs + Number((process.hrtime.bigint() - originHr) / 1000n);
+}
 
 /** A fresh commit time, strictly after every earlier one. */
 export function nextCommitUs(): number {
-  const now = Date.now() * 1000;
+  const now = nowUs();
   lastUs = now > lastUs ? now : lastUs + 1;
   return lastUs;
 }
 
 /** A read time that observes every commit made so far. */
 export function readNowUs(): number {
-  const now = Date.now() * 1000;
+  const now = nowUs();
   return now > lastUs ? now : lastUs;
 }
 

@@ -387,7 +387,14 @@ export class Emulator {
     if (aggregations.length === 0) throw invalid("At least one aggregation is required.");
     const ctx = this.readContext(st, req);
     return this.read(ctx, signal, async () => {
-      const hits = await this.queryHits(st, parent.path, agg.structuredQuery, ctx);
+      const matched = await this.queryHits(st, parent.path, agg.structuredQuery, ctx);
+      // Documented Firestore behaviour: with field aggregations (sum/avg), only documents that
+      // contain every aggregated field take part — in all aggregations of the query, count too.
+      const aggFields = aggregations.flatMap((a) => {
+        const f = (a.sum ?? a.avg)?.field?.fieldPath;
+        return typeof f === "string" ? [parseFieldPath(f)] : [];
+      });
+      const hits = aggFields.length === 0 ? matched : matched.filter((h) => aggFields.every((segs) => getField(h.version.fields ?? undefined, segs) !== undefined));
       const fields: Record<string, Value> = {};
       aggregations.forEach((a, i) => {
         fields[a.alias || `field_${i + 1}`] = aggregate(a, hits);
@@ -552,6 +559,12 @@ export class Emulator {
   private async batchWrite(req: Message): Promise<Message> {
     const st = this.state(parseName(req.database, "database"));
     const writes: Message[] = req.writes ?? [];
+    const seen = new Set<string>();
+    for (const w of writes) {
+      const target = writeTarget(w);
+      if (seen.has(target)) throw invalid("the same document cannot be written more than once in a single request");
+      seen.add(target);
+    }
     const writeResults: Message[] = [];
     const status: Message[] = [];
     for (const w of writes) {

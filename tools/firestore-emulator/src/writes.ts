@@ -85,7 +85,9 @@ const INT64_MIN = -(1n << 63n);
 function applyTransform(t: Message, cur: Value | undefined, commitUs: number): { stored: Value; reported: Value } {
   if (t.setToServerValue !== undefined) {
     if (t.setToServerValue !== "REQUEST_TIME") throw invalid(`Unsupported server value ${t.setToServerValue}.`);
-    const v = { timestampValue: usToTimestamp(commitUs) };
+    // REQUEST_TIME has millisecond precision (google.firestore.v1 DocumentTransform), unlike
+    // commit times, which are microseconds.
+    const v = { timestampValue: usToTimestamp(commitUs - (commitUs % 1000)) };
     return { stored: v, reported: v };
   }
   if (t.increment !== undefined) {
