@@ -97,7 +97,6 @@ export const disableMfa = callable(
   async ({ uid, data }) => service.disableMfa(uid, data),
 );
 
-
 /**
  * `setTenantMfaPolicy`: the roles whose members must use MFA-verified sessions in this tenant.
  * Refuses a policy that would lock the caller out (their role covered, their session not
