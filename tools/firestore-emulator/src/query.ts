@@ -235,8 +235,9 @@ function matches(f: Message, name: string, v: Version): boolean {
       case "LESS_THAN_OR_EQUAL":
       case "GREATER_THAN":
       case "GREATER_THAN_OR_EQUAL": {
-        // Range filters only match values of the same type (ints and doubles are one type).
-        if (rankOf(x) !== rankOf(want)) return false;
+        // Range filters only match values of the same type (ints and doubles are one type), and
+        // never NaN, although NaN sorts first (checked against the official emulator).
+        if (rankOf(x) !== rankOf(want) || isNaNValue(x) || isNaNValue(want)) return false;
         const c = compareValues(x, want);
         if (ff.op === "LESS_THAN") return c < 0;
         if (ff.op === "LESS_THAN_OR_EQUAL") return c <= 0;
@@ -246,7 +247,9 @@ function matches(f: Message, name: string, v: Version): boolean {
       case "ARRAY_CONTAINS":
         return x.arrayValue !== undefined && contains(arrayValues(x), want);
       case "IN":
-        return contains(arrayValues(want), x);
+        // `in` is a set of equality matches on values; null and NaN are only found by
+        // IS_NULL / IS_NAN (checked against the official emulator).
+        return !isNullValue(x) && !isNaNValue(x) && contains(arrayValues(want), x);
       case "NOT_IN": {
         const list = arrayValues(want);
         if (list.some((e) => rankOf(e) === Rank.Null)) return false;

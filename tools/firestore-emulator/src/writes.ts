@@ -34,7 +34,6 @@ function checkPrecondition(w: Message, name: string, cur: DocState): void {
     // A document changed earlier in this same commit no longer has its stored update time.
     const stored = cur.base && cur.fields ? cur.base.updateUs : undefined;
     if (stored === undefined || cur.fields !== cur.base?.fields || !timestampIsUs(pre.updateTime, stored)) {
-      if (!cur.fields) throw new GrpcError(Status.NOT_FOUND, `No document to update: ${name}`);
       throw new GrpcError(Status.FAILED_PRECONDITION, `the stored version of ${name} does not match the required base version`);
     }
   }
@@ -150,6 +149,8 @@ function extremum(cur: Value | undefined, op: Value, isMax: boolean): Value {
 export function validateFields(fields: Fields): void {
   for (const k in fields) {
     if (k === "") throw invalid("Field names must not be empty.");
+    // `__type__` is how vector values mark their map; every other `__…__` name is reserved.
+    if (k.length >= 4 && k.startsWith("__") && k.endsWith("__") && k !== "__type__") throw invalid(`field name ${k} is reserved`);
     validateValue(fields[k]);
   }
 }
