@@ -155,7 +155,7 @@ export const processPaymentEvent = withSpec(
         maxDoublings: 16,
       },
       // Bounded so a burst of provider events cannot exhaust Firestore contention on hot payments.
-      rateLimits: { maxConcurrentDispatches: 50, maxDispatchesPerSecond: 100 },
+      rateLimits: { maxConcurrentDispatches: params.webhookTaskConcurrency.param, maxDispatchesPerSecond: 100 },
     },
     (request) =>
       withInvocation({ fn: PAYMENT_QUEUE }, async () => {

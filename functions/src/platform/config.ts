@@ -214,6 +214,13 @@ export const params = {
     1,
     DAY,
   ),
+  webhookTaskConcurrency: intSetting(
+    "WEBHOOK_TASK_CONCURRENCY",
+    "Most inbound-event or delivery tasks running at once per queue (the emulator runs one process each)",
+    50,
+    1,
+    1000,
+  ),
   webhookFaultInjectionPercent: intSetting(
     "WEBHOOK_FAULT_INJECTION_PERCENT",
     "Test hook: percentage of inbound task attempts failed on purpose; honoured only under the emulator",

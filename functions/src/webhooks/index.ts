@@ -5,7 +5,7 @@
 import { onTaskDispatched } from "firebase-functions/v2/tasks";
 import { z } from "zod";
 import { callable, tenantCallable } from "../platform/callable";
-import { secrets } from "../platform/config";
+import { params, secrets } from "../platform/config";
 import { withInvocation } from "../platform/context";
 import { withSpec } from "../platform/spec";
 import { TenantId } from "../platform/validation";
@@ -46,7 +46,7 @@ export const deliverWebhook = withSpec(
       // The handler schedules each next attempt itself (schedule, jitter, Retry-After); these
       // retries only cover failures of the handler (e.g. Firestore briefly unavailable).
       retryConfig: { maxAttempts: 5, minBackoffSeconds: 10, maxBackoffSeconds: 300, maxDoublings: 4 },
-      rateLimits: { maxConcurrentDispatches: 100, maxDispatchesPerSecond: 200 },
+      rateLimits: { maxConcurrentDispatches: params.webhookTaskConcurrency.param, maxDispatchesPerSecond: 200 },
       // A delivery waits up to the 15 s receiver timeout plus a few Firestore round trips.
       timeoutSeconds: 120,
       secrets: [secrets.dataEncryptionKey],
