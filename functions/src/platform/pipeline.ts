@@ -64,10 +64,10 @@ export async function admit(
     throw permissionDenied();
   }
   if (spec.sensitive && principal) await checkSensitiveSession(principal);
-  if (spec.requireMfa && !hasMfa(principal)) {
-    throw failedPrecondition("This action needs a session verified with a second factor.", "mfa-required");
+  if (!spec.tenant) {
+    requireMfaIfAsked(spec, principal);
+    return { principal };
   }
-  if (!spec.tenant) return { principal };
 
   if (!principal) throw unauthenticated();
   const tid = tenantId ?? (typeof principal.token.tid === "string" ? principal.token.tid : undefined);
@@ -86,10 +86,18 @@ export async function admit(
   await checkTenantMfaPolicy(principal, resolved.tenant.mfaRequiredRoles, resolved.member.roles);
   const permissions = await effectivePermissions(resolved.tenant, resolved.member.roles);
   if (spec.permission) requirePermission(permissions, spec.permission, principal.uid, tid);
+  // MFA comes after tenant and permission, so a non-member learns nothing about the function.
+  requireMfaIfAsked(spec, principal);
   return {
     principal,
     tenant: { ...resolved, permissions, db: new TenantDb(tid, rootFirestore()) },
   };
+}
+
+function requireMfaIfAsked(spec: FunctionSpec, principal: Principal | undefined): void {
+  if (spec.requireMfa && !hasMfa(principal)) {
+    throw failedPrecondition("This action needs a session verified with a second factor.", "mfa-required");
+  }
 }
 
 /**
