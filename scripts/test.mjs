@@ -56,7 +56,7 @@ const stop = async () => {
 };
 process.on("SIGINT", () => stop().then(() => process.exit(130)));
 try {
-  jest("functions", join(ROOT, "functions"), ["--coverage", ...jestArgs], { ...process.env, ...stack.env });
+  jest("functions", join(ROOT, "functions"), ["--coverage", "--silent", ...jestArgs], { ...process.env, ...stack.env });
 } finally {
   await stop();
 }
