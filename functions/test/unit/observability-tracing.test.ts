@@ -6,7 +6,7 @@
 import { randomBytes } from "node:crypto";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { z } from "zod";
-import { installTracing } from "../../src/observability/tracing";
+import { createTracing, installTracing } from "../../src/observability/tracing";
 import { failedPrecondition } from "../../src/platform/errors";
 import { httpsEndpoint } from "../../src/platform/https";
 import { log } from "../../src/platform/logger";
@@ -312,5 +312,58 @@ describe("trace context parsing", () => {
     );
     expect(carrier).toEqual({ traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01`, tracestate: "k=v" });
     expect(port.extractTraceContext(undefined, {}, null)).toBeUndefined();
+  });
+});
+
+describe("exporter selection from TRACE_EXPORTER", () => {
+  const saved = { exporter: process.env.TRACE_EXPORTER, percent: process.env.TRACE_SAMPLE_PERCENT };
+  afterEach(async () => {
+    process.env.TRACE_EXPORTER = saved.exporter;
+    process.env.TRACE_SAMPLE_PERCENT = saved.percent;
+    await installTracing({ exporter, samplePercent: 100, simple: true });
+  });
+
+  it("loads the SDK on the first invocation and prints spans with the console exporter", async () => {
+    process.env.TRACE_EXPORTER = "console";
+    process.env.TRACE_SAMPLE_PERCENT = "100";
+    port.setTracingBackend(undefined);
+    const printed: unknown[] = [];
+    const dir = jest.spyOn(console, "dir").mockImplementation((value: unknown) => {
+      printed.push(value);
+    });
+    try {
+      const { inbound } = makeFunctions();
+      await support.callHttps(inbound, {
+        headers: { traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01` },
+        body: { eventId: "e" },
+      });
+    } finally {
+      dir.mockRestore();
+    }
+    const names = printed.map((p) => (p as { name?: string }).name);
+    expect(names).toEqual(expect.arrayContaining(["testInboundWebhook", "cloudtasks.enqueue"]));
+    expect((printed[0] as { traceId?: string }).traceId).toBe(TRACE_ID);
+  });
+
+  it("leaves tracing off with none: no spans, withSpan runs its body", async () => {
+    process.env.TRACE_EXPORTER = "none";
+    port.setTracingBackend(undefined);
+    const { inbound } = makeFunctions();
+    await support.callHttps(inbound, { body: { eventId: "e" } });
+    expect(queue).toHaveLength(1);
+    expect(exporter.getFinishedSpans()).toHaveLength(0);
+  });
+
+  it("refuses an unknown exporter name on the first invocation", async () => {
+    process.env.TRACE_EXPORTER = "zipkin";
+    port.setTracingBackend(undefined);
+    const { inbound } = makeFunctions();
+    const res = await support.callHttps(inbound, { body: { eventId: "e" } }).catch((e: Error) => e);
+    expect(String(res)).toContain("TRACE_EXPORTER must be one of none, console, otlp, cloud-trace");
+  });
+
+  it.each(["otlp", "cloud-trace"] as const)("builds the %s exporter without network access", async (kind) => {
+    const tracing = await createTracing({ exporter: kind, samplePercent: 0 });
+    await tracing.shutdown();
   });
 });
