@@ -18,7 +18,7 @@ import { timeoutOf } from "./callable";
 import { describeError, log } from "./logger";
 import { admit, type Principal, type TenantAdmission } from "./pipeline";
 import { withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
-import { traceInvocation } from "./tracing-port";
+import { traceInvocation, withSpan } from "./tracing-port";
 import { parseInput } from "./validation";
 import type { PermissionRequirement } from "../rbac/effective";
 
@@ -173,7 +173,7 @@ export function httpsEndpoint<S extends z.ZodType>(
     const tenantDb = admission.tenant?.db;
     const runTransaction = <T>(fn: (tx: Transaction) => Promise<T>): Promise<T> => {
       if (!tenantDb) throw new Error("runTransaction needs a tenant context");
-      return runHookedTransaction(tenantDb, hooks, fn);
+      return withSpan("firestore.transaction", () => runHookedTransaction(tenantDb, hooks, fn));
     };
     const ctx: HttpsContext<z.output<S>> = {
       req,
