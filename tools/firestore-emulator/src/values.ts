@@ -142,17 +142,22 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
-/** Compares resource names segment by segment (so `a/b` < `a-/b`, unlike plain string order). */
+/**
+ * Compares resource names segment by segment (so `a/b` < `a-/b`, unlike plain string order)
+ * without splitting: at the first difference a `/` (end of a segment) sorts before anything.
+ */
 export function compareNames(a: string, b: string): number {
   if (a === b) return 0;
-  const as = a.split("/");
-  const bs = b.split("/");
-  const n = Math.min(as.length, bs.length);
+  const n = Math.min(a.length, b.length);
   for (let i = 0; i < n; i++) {
-    const c = compareUtf8(as[i], bs[i]);
-    if (c !== 0) return c;
+    const ca = a.charCodeAt(i);
+    const cb = b.charCodeAt(i);
+    if (ca === cb) continue;
+    if (ca === 47) return -1;
+    if (cb === 47) return 1;
+    return compareUtf8(a.slice(i, i + 2), b.slice(i, i + 2));
   }
-  return as.length - bs.length < 0 ? -1 : as.length === bs.length ? 0 : 1;
+  return a.length < b.length ? -1 : a.length === b.length ? 0 : 1;
 }
 
 function compareDoubles(a: number, b: number): number {
