@@ -14,6 +14,7 @@ import {
   switchTenant,
   updateTenant,
 } from "../../src/tenancy";
+import { TenantDb } from "../../src/tenancy/db";
 import { loadTenantAndMember, resolveTenant, setTenantCache, TenantCache } from "../../src/tenancy/resolver";
 import { CLAIMS_LIMIT_BYTES, claimsBytes, syncClaims } from "../../src/tenancy/service";
 import {
@@ -406,5 +407,56 @@ describe("tenant cache over the emulator", () => {
     expect(under(warm.ops, tids[7])).toEqual([]);
     const cold = await countOps(() => loadTenantAndMember(tids[0], user.uid, { cache }));
     expect(under(cold.ops, tids[0]).length).toBe(2);
+  });
+});
+
+describe("concurrent membership changes", () => {
+  it("lets exactly one of two simultaneous invitations of the same new email succeed", async () => {
+    const owner = await createTestUser();
+    const tid = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
+    const email = `race-${newTenantId()}@example.test`;
+    const results = await Promise.allSettled([
+      callAs(inviteMember, owner, { email }),
+      callAs(inviteMember, owner, { email }),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
+    expect(rejected.reason).toMatchObject({ code: "already-exists" });
+    const members = await db().collection(`tenants/${tid}/members`).where("email", "==", email).get();
+    expect(members.size).toBe(1);
+  });
+
+  it("never leaves a tenant without an owner when two owners remove each other at once", async () => {
+    const [a, b] = await Promise.all([createTestUser(), createTestUser()]);
+    const tid = await seedTenant({ a: { user: a, roles: ["owner"] }, b: { user: b, roles: ["owner"] } });
+    const results = await Promise.allSettled([
+      callAs(removeMember, a, { uid: b.uid }),
+      callAs(removeMember, b, { uid: a.uid }),
+    ]);
+    expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
+    // The loser either saw the other removal (last owner left) or was itself removed first.
+    const loser = (results.find((r) => r.status === "rejected") as PromiseRejectedResult).reason;
+    expect(["failed-precondition", "not-found"]).toContain(loser.code);
+    const owners = await db().collection(`tenants/${tid}/members`).where("roles", "array-contains", "owner").get();
+    expect(owners.size).toBe(1);
+  });
+});
+
+describe("TenantDb collection-group bound over the emulator", () => {
+  it("returns only the bound tenant's documents, even next to tenants whose ids extend its id", async () => {
+    const base = newTenantId("cg");
+    const neighbours = [`${base}-evil`, `${base}0`, `${base}_x`];
+    const group = `cgItems${newTenantId("g").replace(/-/g, "")}`;
+    await Promise.all(
+      [base, ...neighbours].flatMap((tid) => [
+        db().doc(`tenants/${tid}/${group}/doc`).set({ tid }),
+        db().doc(`tenants/${tid}/payments/p/${group}/nested`).set({ tid }),
+      ]),
+    );
+    await db().doc(`${group}/root`).set({ tid: "root" });
+    const snap = await new TenantDb(base, db()).collectionGroup(group).get();
+    expect(snap.docs.map((d) => d.ref.path).sort()).toEqual(
+      [`tenants/${base}/${group}/doc`, `tenants/${base}/payments/p/${group}/nested`].sort(),
+    );
   });
 });
