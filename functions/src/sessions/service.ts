@@ -118,6 +118,23 @@ export function fromDoc(d: DocumentData): SessionState {
 
 const sessionRef = (db: Firestore, id: string) => db.doc(`sessions/${id}`);
 
+// Updates name only the fields a transition changes, so fields other code adds (e.g. `mfaAt`)
+// survive, and the write stays small.
+function rotationFields(s: SessionState): DocumentData {
+  return {
+    generation: s.generation,
+    tokenHash: s.tokenHash,
+    prevTokenHash: s.prevTokenHash,
+    rotatedAt: ts(s.rotatedAt),
+    lastUsedAt: ts(s.lastUsedAt),
+    idleExpiresAt: ts(s.idleExpiresAt),
+  };
+}
+
+function revocationFields(s: SessionState): DocumentData {
+  return { status: s.status, revokedAt: ts(s.revokedAt), revokedReason: s.revokedReason };
+}
+
 /**
  * Signs the Firebase custom token for a session. `tid` and `roles` come from the user's current
  * custom claims (kept in step with memberships by the tenancy module), so a refresh never
@@ -234,7 +251,7 @@ export async function refreshSession(refreshToken: string, deps: SessionDeps = {
       case "rotate": {
         const token = deriveRefreshToken(key, familyId, decision.generation, session.seed);
         const next = rotate(session, hashToken(token), at, policy);
-        tx.set(ref, toDoc(next));
+        tx.update(ref, rotationFields(next));
         return { kind: "issue", state: next, token, rotated: true };
       }
       case "grace":
@@ -245,7 +262,7 @@ export async function refreshSession(refreshToken: string, deps: SessionDeps = {
           rotated: false,
         };
       case "reuse":
-        tx.set(ref, toDoc(revoke(session, "refresh-token-reused", at)));
+        tx.update(ref, revocationFields(revoke(session, "refresh-token-reused", at)));
         return {
           kind: "reuse",
           state: session,
@@ -374,7 +391,7 @@ export async function revokeSession(
     const session = snap.exists ? fromDoc(snap.data() as DocumentData) : null;
     if (!session || session.uid !== uid) throw notFound("Session not found.");
     if (session.status === "revoked") return false;
-    tx.set(ref, toDoc(revoke(session, reason, now())));
+    tx.update(ref, revocationFields(revoke(session, reason, now())));
     return true;
   });
   forgetSessionStatus(sid);
@@ -399,8 +416,8 @@ export async function revokeAllSessions(
   for (let i = 0; i < snap.docs.length; i += 500) {
     const batch = db.batch();
     for (const doc of snap.docs.slice(i, i + 500)) {
-      // Only the status fields: a concurrent rotation's token hashes must not be overwritten.
-      batch.update(doc.ref, { status: "revoked", revokedAt: Timestamp.fromMillis(at), revokedReason: reason });
+      // Only the status fields, so a rotation committed meanwhile is not overwritten.
+      batch.update(doc.ref, revocationFields(revoke(fromDoc(doc.data()), reason, at)));
       forgetSessionStatus(doc.id);
     }
     await batch.commit();

@@ -117,7 +117,7 @@ describe("TOTP enrolment", () => {
     const { ops } = await countOps(() =>
       expectHttpsError(callAs(confirmMfa, user, { code: "12345", extra: 1 }), "invalid-argument"),
     );
-    expect(ops.writes).toBe(0);
+    expect(ops.log.filter((e) => e.kind !== "read" && e.path.startsWith(`users/${user.uid}/`))).toEqual([]);
     expect(await mfaDoc(user.uid)).toBeUndefined();
   });
 });
@@ -255,6 +255,9 @@ describe("sessions with MFA", () => {
     // The session itself is now MFA-verified: a refresh keeps the level.
     const r = await callAs<IssuedSession>(refreshSessionFn, null, { refreshToken: s.refreshToken });
     expect(r.mfa).toBe(true);
+    const doc = (await rootFirestore().doc(`sessions/${s.sessionId}`).get()).data();
+    expect(doc).toMatchObject({ mfa: true, generation: 1 });
+    expect(doc?.mfaAt).toBeDefined();
   });
 
   it("disables MFA only with a current code or a recovery code", async () => {
