@@ -39,7 +39,7 @@ async function emulatorBucket(name: string | undefined): Promise<Bucket> {
       private_key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
     },
   });
-  return storage.bucket(name ?? `${project}.appspot.com`);
+  return storage.bucket(name ?? adminApp().options.storageBucket ?? `${project}.appspot.com`);
 }
 
 async function adminBucket(name: string | undefined): Promise<Bucket> {
