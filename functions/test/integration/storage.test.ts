@@ -130,3 +130,23 @@ describe("getDownloadUrl", () => {
     );
   });
 });
+
+describe("default signer under the emulators", () => {
+  const saved = process.env.FIREBASE_STORAGE_EMULATOR_HOST;
+  beforeAll(() => {
+    process.env.FIREBASE_STORAGE_EMULATOR_HOST = "127.0.0.1:9199";
+    setBucketFactory(undefined);
+  });
+  afterAll(() => {
+    if (saved === undefined) delete process.env.FIREBASE_STORAGE_EMULATOR_HOST;
+    else process.env.FIREBASE_STORAGE_EMULATOR_HOST = saved;
+  });
+
+  it("signs without credentials, with a URL pointing at the Storage emulator", async () => {
+    const signed = await callAs<Signed>(getUploadUrl, member, { contentType: "application/pdf", size: 5 });
+    const url = new URL(signed.url);
+    expect(url.host).toBe("127.0.0.1:9199");
+    expect(url.pathname).toMatch(new RegExp(`/tenants/${tid}/uploads/[0-9a-f-]{36}\\.pdf$`));
+    expect(url.searchParams.get("X-Goog-Signature")).toMatch(/^[0-9a-f]{512}$/);
+  });
+});
