@@ -181,8 +181,9 @@ export function extractTraceContext(...carriers: Carrier[]): Record<string, stri
 
 /**
  * Runs a task-queue handler as an invocation: invocation context (function name for logs) and
- * a consumer span continuing the trace the enqueuer injected into the task's headers or into
- * the payload field `trace`.
+ * a consumer span continuing the trace the enqueuer injected into the payload field `trace` or
+ * into the task's headers. The payload copy wins: it is ours end to end, while a `traceparent`
+ * header may have been replaced by the infrastructure that dispatched the task.
  */
 export function traceTask<T>(
   spec: FunctionSpec,
@@ -190,6 +191,6 @@ export function traceTask<T>(
   run: () => Promise<T>,
 ): Promise<T> {
   const payloadTrace = (request.data as { trace?: unknown } | undefined)?.trace;
-  const carrier = extractTraceContext(request.headers, payloadTrace as Carrier);
+  const carrier = extractTraceContext(payloadTrace as Carrier, request.headers);
   return withInvocation({ fn: spec.name }, () => traceInvocation(spec, carrier, run));
 }

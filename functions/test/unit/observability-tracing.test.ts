@@ -157,6 +157,17 @@ describe("tracing an inbound webhook", () => {
     expect(parentId(spansByName().get("testInboundWebhook")!)).toBeUndefined();
   });
 
+  it("prefers the payload's trace context over a header replaced on the way", async () => {
+    const { inbound, processTask } = makeFunctions();
+    await support.callHttps(inbound, {
+      headers: { traceparent: `00-${TRACE_ID}-${CALLER_SPAN}-01` },
+      body: { eventId: "evt_7" },
+    });
+    const foreign = `00-${"f".repeat(32)}-${"e".repeat(16)}-01`;
+    await processTask({ headers: { traceparent: foreign }, data: queue[0].data });
+    expect(spansByName().get("testProcessWebhook")!.spanContext().traceId).toBe(TRACE_ID);
+  });
+
   it("puts the trace field Cloud Logging correlates on every log line of both hops", async () => {
     const { inbound, processTask } = makeFunctions();
     await support.callHttps(inbound, {
