@@ -15,7 +15,7 @@ import { alreadyExists, notFound } from "../platform/errors";
 import { describeError, log } from "../platform/logger";
 import { DocId, NoInput, TenantId } from "../platform/validation";
 import { parseRoleDoc } from "../rbac/effective";
-import type { Permission, RoleDefinition } from "../rbac/permissions";
+import { isBuiltInRole, type Permission, type RoleDefinition } from "../rbac/permissions";
 import {
   assertOwnerRemains,
   assertWithin,
@@ -278,7 +278,10 @@ export const inviteMember = tenantCallable(
     }),
     permission: "members:invite",
   },
-  async ({ data, db, uid, runTransaction }) => {
+  async ({ data, db, uid, permissions, runTransaction }) => {
+    // Refuse an obvious escalation before an Auth account is created for the email; the
+    // transaction below re-checks everything (custom roles included) against fresh data.
+    if (data.roles.every(isBuiltInRole)) assertWithin(closure(data.roles), permissions, "These roles");
     const invitee = await findOrCreateUser(data.email);
     const memberRef = db.doc(`members/${invitee}`);
     const roles = await runTransaction(async (tx) => {

@@ -201,6 +201,8 @@ describe("inviteMember", () => {
       "permission-denied",
     );
     expect((escalation.details as { reason?: string }).reason).toBe("escalation");
+    // Refused before an Auth account was made for the address.
+    await expect(adminAuth().getUserByEmail(email)).rejects.toMatchObject({ code: "auth/user-not-found" });
     await expectHttpsError(callAs(inviteMember, admin, { email, roles: ["no-such-role"] }), "invalid-argument");
     await expectHttpsError(callAs(inviteMember, viewer, { email }), "permission-denied");
     await expectHttpsError(callAs(inviteMember, admin, { email: "not-an-email" }), "invalid-argument");
