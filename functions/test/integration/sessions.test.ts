@@ -182,6 +182,16 @@ describe("reuse detection", () => {
     expect((await sessionDoc(s0.sessionId)).status).toBe("revoked");
   });
 
+  it("ends the session of a user who was disabled", async () => {
+    const s0 = await callAs<IssuedSession>(startSessionFn, user, {});
+    await adminAuth().updateUser(user.uid, { disabled: true });
+    await expect(refreshSession(s0.refreshToken)).rejects.toMatchObject({
+      code: "unauthenticated",
+      details: { reason: "user-disabled" },
+    });
+    expect(await sessionDoc(s0.sessionId)).toMatchObject({ status: "revoked", revokedReason: "user-disabled" });
+  });
+
   it("rejects a forged token for a real family without revoking it", async () => {
     const s0 = await callAs<IssuedSession>(startSessionFn, user, {});
     const forged = `${s0.sessionId}.0.${"A".repeat(43)}`;
