@@ -378,3 +378,23 @@ describe("exporter selection from TRACE_EXPORTER", () => {
     await tracing.shutdown();
   });
 });
+
+describe("log lines never carry secrets", () => {
+  it("redacts token, secret, password, code, authorization and key fields", () => {
+    log.info("sensitive fields", {
+      refreshToken: "rt_live_value",
+      webhookSecret: "whsec_value",
+      password: "hunter2",
+      totpCode: "123456",
+      authorization: "Bearer id-token-value",
+      idempotencyKey: "key-value",
+      eventId: "evt_visible",
+    });
+    const line = logLine("sensitive fields");
+    const text = JSON.stringify(line);
+    for (const secret of ["rt_live_value", "whsec_value", "hunter2", "123456", "id-token-value", "key-value"]) {
+      expect(text).not.toContain(secret);
+    }
+    expect(line.eventId).toBe("evt_visible");
+  });
+});
