@@ -358,6 +358,7 @@ export class Emulator {
     const st = this.state(parent);
     const q = req.structuredQuery;
     if (!q) throw invalid("RunQuery requires a structured query.");
+    rejectExplain(req);
     const ctx = this.readContext(st, req);
     return this.read(ctx, signal, async () => {
       const hits = await this.queryHits(st, parent.path, q, ctx);
@@ -383,6 +384,7 @@ export class Emulator {
     const st = this.state(parent);
     const agg = req.structuredAggregationQuery;
     if (!agg?.structuredQuery) throw invalid("RunAggregationQuery requires a structured aggregation query.");
+    rejectExplain(req);
     const aggregations: Message[] = agg.aggregations ?? [];
     if (aggregations.length === 0) throw invalid("At least one aggregation is required.");
     const ctx = this.readContext(st, req);
@@ -639,6 +641,11 @@ export class Emulator {
     parseParent(req.parent);
     return { partitions: [] };
   }
+}
+
+/** Query explain/profile is not emulated; say so rather than answer without the metrics the SDK awaits. */
+function rejectExplain(req: Message): void {
+  if (req.explainOptions) throw new GrpcError(Status.UNIMPLEMENTED, "Query explain is not supported by this emulator.");
 }
 
 /**
