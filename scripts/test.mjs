@@ -56,7 +56,17 @@ const stop = async () => {
 };
 process.on("SIGINT", () => stop().then(() => process.exit(130)));
 try {
-  jest("functions", join(ROOT, "functions"), ["--coverage", "--silent", ...jestArgs], { ...process.env, ...stack.env });
+  const env = { ...process.env, ...stack.env };
+  const fnDir = join(ROOT, "functions");
+  if (jestArgs.length > 0) {
+    jest("functions", fnDir, ["--silent", ...jestArgs], env);
+  } else {
+    // In-process suites first, with coverage; then the HTTP suites, whose task retries keep
+    // running in the functions emulator and must not show up in the in-process operation logs.
+    jest("functions-unit-integration", fnDir, ["--coverage", "--silent", "--selectProjects", "unit", "integration"], env);
+    jest("functions-e2e", fnDir, ["--silent", "--selectProjects", "e2e"], env);
+    jest("functions-rules", fnDir, ["--silent", "--selectProjects", "rules"], env);
+  }
 } finally {
   await stop();
 }
