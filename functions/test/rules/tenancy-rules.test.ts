@@ -83,7 +83,9 @@ describeFirestore("firestore.rules", () => {
         await admin.doc(`tenants/${tid}/roles/billing`).set({ permissions: ["payments:read"], inherits: [] });
         await admin.doc(`tenants/${tid}/payments/p1`).set({ amount: 100 });
         await admin.doc(`tenants/${tid}/webhookDeliveries/d1`).set({ status: "delivered" });
+        await admin.doc(`tenants/${tid}/notifications/n1`).set({ type: "webhook.endpoint.disabled", read: false });
         await admin.doc(`tenants/${tid}/webhookEndpoints/e1`).set({ url: "https://x.test", secret: "enc1.x" });
+        await admin.doc(`tenants/${tid}/webhookEvents/ev1`).set({ type: "payment.succeeded", payload: {} });
         await admin.doc(`tenants/${tid}/idempotency/k1`).set({ state: "succeeded" });
         await admin.doc(`tenants/${tid}/deadLetters/x1`).set({ source: "webhook" });
         await admin.doc(`tenants/${tid}/notYetRuled/o1`).set({ any: true });
@@ -214,9 +216,22 @@ describeFirestore("firestore.rules", () => {
     });
   });
 
+  describe("tenants/{tid}/notifications/{notificationId}", () => {
+    it("lets an admin read notifications", async () => {
+      await assertSucceeds(db("adminA").doc(`tenants/${A}/notifications/n1`).get());
+      await assertSucceeds(db("ownerA").collection(`tenants/${A}/notifications`).get());
+    });
+    it("refuses members below admin, other tenants and writes (marking read goes through a callable)", async () => {
+      await assertFails(db("memberA").collection(`tenants/${A}/notifications`).get());
+      await assertFails(db("viewerB", { tid: A }).doc(`tenants/${A}/notifications/n1`).get());
+      await assertFails(db("adminA").doc(`tenants/${A}/notifications/n1`).update({ read: true }));
+    });
+  });
+
   describe("never readable by clients", () => {
     it.each([
       ["webhook endpoints (signing secrets)", `tenants/${A}/webhookEndpoints/e1`],
+      ["outbound webhook events", `tenants/${A}/webhookEvents/ev1`],
       ["idempotency records", `tenants/${A}/idempotency/k1`],
       ["tenant dead letters", `tenants/${A}/deadLetters/x1`],
       ["an unruled tenant subcollection", `tenants/${A}/notYetRuled/o1`],
