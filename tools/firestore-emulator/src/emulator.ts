@@ -5,10 +5,11 @@
  */
 import { randomBytes } from "node:crypto";
 import { nextCommitUs, readNowUs, timestampToUs, usToTimestamp } from "./clock";
-import { getField, parseFieldPath, projectFields } from "./fieldpath";
+import { parseFieldPath, projectFields } from "./fieldpath";
 import { GrpcError, Message, Status, aborted, invalid } from "./grpc";
 import { ParsedName, autoId, isDocumentPath, parseDocumentName, parseName, parseParent } from "./names";
 import { OpLog } from "./ops";
+import { computeAggregations } from "./aggregate";
 import { Hit, queryScope, runStructuredQuery } from "./query";
 import { CallSignal, RpcHandler } from "./server";
 import { Database, Version, parentOf, versionAt } from "./store";
@@ -60,8 +61,6 @@ export interface EmulatorOptions {
   transactionTimeoutMs?: number;
 }
 
-const INT64_MAX = (1n << 63n) - 1n;
-const INT64_MIN = -(1n << 63n);
 const EXPIRED = "The referenced transaction has expired or is no longer valid.";
 /**
  * Read-only transactions hold no locks, but the SDK never ends them (no commit, no rollback):
@@ -390,17 +389,7 @@ export class Emulator {
     const ctx = this.readContext(st, req);
     return this.read(ctx, signal, async () => {
       const matched = await this.queryHits(st, parent.path, agg.structuredQuery, ctx);
-      // Documented Firestore behaviour: with field aggregations (sum/avg), only documents that
-      // contain every aggregated field take part — in all aggregations of the query, count too.
-      const aggFields = aggregations.flatMap((a) => {
-        const f = (a.sum ?? a.avg)?.field?.fieldPath;
-        return typeof f === "string" ? [parseFieldPath(f)] : [];
-      });
-      const hits = aggFields.length === 0 ? matched : matched.filter((h) => aggFields.every((segs) => getField(h.version.fields ?? undefined, segs) !== undefined));
-      const fields: Record<string, Value> = {};
-      aggregations.forEach((a, i) => {
-        fields[a.alias || `field_${i + 1}`] = aggregate(a, hits);
-      });
+      const { hits, fields } = computeAggregations(aggregations, matched);
       // Aggregations bill one read per batch of up to 1000 index entries.
       const reads = Math.max(1, Math.ceil(hits.length / 1000));
       st.ops.recordReads(reads, queryScope(parent.path, agg.structuredQuery).label, "RunAggregationQuery", !!ctx.txn);
@@ -677,39 +666,4 @@ function paginate(sorted: string[], pageSize: number | undefined, token: string 
   const page = sorted.slice(start, start + size);
   const next = start + size < sorted.length && page.length > 0 ? Buffer.from(page[page.length - 1], "utf8").toString("base64url") : "";
   return { page, next };
-}
-
-/** Computes one aggregation (count, sum or avg) over the query's results. */
-function aggregate(a: Message, hits: Hit[]): Value {
-  if (a.count) {
-    const upTo = a.count.upTo?.value;
-    const n = upTo !== undefined ? Math.min(hits.length, Number(upTo)) : hits.length;
-    return { integerValue: String(n) };
-  }
-  const spec = a.sum ?? a.avg;
-  if (!spec) throw invalid("Unknown aggregation.");
-  const segs = parseFieldPath(spec.field?.fieldPath ?? "");
-  let intSum = 0n;
-  let dblSum = 0;
-  let anyDouble = false;
-  let n = 0;
-  for (const h of hits) {
-    const x = getField(h.version.fields ?? undefined, segs);
-    if (!x) continue;
-    if (x.integerValue !== undefined) {
-      intSum += BigInt(x.integerValue);
-      n++;
-    } else if (x.doubleValue !== undefined) {
-      dblSum += x.doubleValue;
-      anyDouble = true;
-      n++;
-    }
-  }
-  if (a.avg) {
-    if (n === 0) return { nullValue: "NULL_VALUE" };
-    return { doubleValue: (Number(intSum) + dblSum) / n };
-  }
-  // A sum stays an integer unless a double took part or the int64 range overflowed.
-  if (!anyDouble && intSum <= INT64_MAX && intSum >= INT64_MIN) return { integerValue: intSum.toString() };
-  return { doubleValue: Number(intSum) + dblSum };
 }
