@@ -16,10 +16,13 @@ const reportDir = join(ROOT, ".firebase/test-reports");
 rmSync(reportDir, { recursive: true, force: true });
 mkdirSync(reportDir, { recursive: true });
 
-/** Runs jest in `cwd`, records its counts, and returns whether it passed. */
+/**
+ * Runs jest in `cwd`, records its counts, and returns whether it passed. `--forceExit` because
+ * the Admin SDK keeps gRPC channels open after the last test; the emulators are stopped anyway.
+ */
 function jest(label, cwd, args, env = process.env) {
   const outputFile = join(reportDir, `${label}.json`);
-  const result = spawnSync(process.execPath, [join(cwd, "node_modules/jest/bin/jest.js"), "--runInBand", "--json", `--outputFile=${outputFile}`, ...args], {
+  const result = spawnSync(process.execPath, [join(cwd, "node_modules/jest/bin/jest.js"), "--runInBand", "--forceExit", "--json", `--outputFile=${outputFile}`, ...args], {
     cwd,
     env,
     stdio: "inherit",
