@@ -58,6 +58,24 @@ export function choiceValue<T extends string>(param: StringParam, choices: reado
   return value;
 }
 
+/**
+ * Reads a list param. Deployed functions receive lists as JSON (what `ListParam.value()`
+ * parses), but the functions emulator passes `.env` values through raw, i.e. comma-separated;
+ * both forms are accepted so the same `.env` works in both places.
+ */
+export function listValue(param: ListParam): string[] {
+  try {
+    return param.value();
+  } catch (error) {
+    const raw = process.env[param.name];
+    if (raw === undefined || !(error instanceof SyntaxError)) throw error;
+    return raw
+      .split(",")
+      .map((item) => item.trim())
+      .filter((item) => item.length > 0);
+  }
+}
+
 export const params = {
   // platform
   productName: defineString("PRODUCT_NAME", {

@@ -3,7 +3,7 @@
  */
 import { z } from "zod";
 import { tenantCallable } from "../platform/callable";
-import { intValue, params } from "../platform/config";
+import { intValue, listValue, params } from "../platform/config";
 import { tenantBucket } from "./signer";
 import { signDownloadUrl, signUploadUrl, type SigningDeps, type StoragePolicy } from "./service";
 
@@ -11,7 +11,7 @@ function policy(): StoragePolicy {
   return {
     expirySeconds: intValue(params.storageUrlExpirySeconds),
     maxUploadBytes: intValue(params.storageMaxUploadBytes),
-    allowedContentTypes: params.storageAllowedContentTypes.value(),
+    allowedContentTypes: listValue(params.storageAllowedContentTypes),
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { createHash, createVerify, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { Storage, type Bucket } from "@google-cloud/storage";
+import { listValue, params } from "../../src/platform/config";
 import { AppError } from "../../src/platform/errors";
 import { metrics } from "../../src/platform/metrics";
 import { generateObjectName, nameInTenant, validateObjectName } from "../../src/storage/paths";
@@ -251,5 +252,20 @@ describe("object names", () => {
     expect(nameInTenant("t1", "tenants/t1/a/b.png")).toBe("a/b.png");
     expect(nameInTenant("t1", "tenants/t10/a.png")).toBeUndefined();
     expect(validateObjectName("a/b-c_d.e")).toBe("a/b-c_d.e");
+  });
+});
+
+describe("content-type allow-list param", () => {
+  const saved = process.env.STORAGE_ALLOWED_CONTENT_TYPES;
+  afterEach(() => {
+    if (saved === undefined) delete process.env.STORAGE_ALLOWED_CONTENT_TYPES;
+    else process.env.STORAGE_ALLOWED_CONTENT_TYPES = saved;
+  });
+
+  it("is read in the deployed JSON form and in the emulator's comma-separated form", () => {
+    process.env.STORAGE_ALLOWED_CONTENT_TYPES = JSON.stringify(["image/png", "text/csv"]);
+    expect(listValue(params.storageAllowedContentTypes)).toEqual(["image/png", "text/csv"]);
+    process.env.STORAGE_ALLOWED_CONTENT_TYPES = "image/png, application/pdf,";
+    expect(listValue(params.storageAllowedContentTypes)).toEqual(["image/png", "application/pdf"]);
   });
 });
