@@ -1,9 +1,9 @@
 /**
  * Cross-instance aggregation of the counters every module records through `platform/metrics.ts`.
  *
- * Design: sharded Firestore counters. Each instance keeps what it has already flushed and, at
- * most once per METRICS_FLUSH_SECONDS (a timer armed by the first increment after a flush, so
- * an idle instance never writes), adds its deltas to one of METRICS_SHARDS documents
+ * Design: sharded Firestore counters. Each instance keeps what it has already flushed and adds
+ * its deltas — at once for the first increment after a quiet interval, then at most once per
+ * METRICS_FLUSH_SECONDS (an idle instance never writes) — to one of METRICS_SHARDS documents
  * `_metrics/shard-{n}` with `FieldValue.increment` in a single write. The metrics endpoint
  * flushes its own instance, reads every shard (METRICS_SHARDS reads) and sums them.
  *
@@ -11,7 +11,7 @@
  * (a Prometheus scrape would need the Monitoring query API and still see per-instance series
  * from instances that are gone), and nothing equivalent runs on the emulators. Firestore
  * increments are exact, monotonic across instance churn, cheap (one write per instance per
- * interval, independent of traffic) and testable. Limits: an instance that dies loses at most
+ * interval for a busy one, independent of traffic) and testable. Limits: an instance that dies loses at most
  * one interval of increments; each shard document sustains about one write per second, so
  * shards × interval bounds the instance count (8 shards × 10 s ≈ 80 busy instances).
  */
@@ -62,6 +62,10 @@ export interface AggregatorOptions {
   shards: () => number;
   /** In [0, 1); picks the shard (tests pass their own). */
   random?: () => number;
+  /** Clock in ms (tests). */
+  now?: () => number;
+  /** Shard collection (tests use their own). */
+  collection?: string;
 }
 
 export interface Aggregator {
@@ -80,6 +84,8 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   const flushed = new Map<string, number>();
   let chain: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
+  let lastFlushAt = Number.NEGATIVE_INFINITY;
+  const now = options.now ?? Date.now;
   let unsubscribe: (() => void) | undefined;
 
   const flushOnce = async (): Promise<void> => {
@@ -99,7 +105,7 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     // merge: only the listed series are touched (field paths c.s…), each incremented atomically.
     await options
       .rootDb()
-      .collection(METRICS_COLLECTION)
+      .collection(options.collection ?? METRICS_COLLECTION)
       .doc(`shard-${shard}`)
       .set({ [COUNTERS_FIELD]: series }, { merge: true });
     for (const d of deltas) flushed.set(d.field, d.value);
@@ -112,14 +118,26 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
     return run;
   };
 
+  const flushQuietly = (): void => {
+    lastFlushAt = now();
+    flush().catch((error) => log.warn("metrics flush failed; increments kept for the next one", describeError(error)));
+  };
+
+  // Leading and trailing edge: the first increment after a quiet interval flushes at once, on
+  // the request path while the instance has CPU (a quiet instance may be stopped before any
+  // timer fires); later ones wait for one trailing flush. At most two writes per interval.
   const arm = (): void => {
     if (timer) return;
-    timer = setTimeout(() => {
-      timer = undefined;
-      flush().catch((error) =>
-        log.warn("metrics flush failed; increments kept for the next one", describeError(error)),
-      );
-    }, options.intervalMs());
+    const interval = options.intervalMs();
+    const since = now() - lastFlushAt;
+    if (since >= interval) flushQuietly();
+    timer = setTimeout(
+      () => {
+        timer = undefined;
+        flushQuietly();
+      },
+      since >= interval ? interval : interval - since,
+    );
     // Never keeps an instance (or a test run) alive on its own.
     timer.unref();
   };
@@ -139,8 +157,8 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
 }
 
 /** Reads every shard and sums them into one sample per series. */
-export async function readAggregated(rootDb: Firestore): Promise<CounterSample[]> {
-  const snapshot = await rootDb.collection(METRICS_COLLECTION).get();
+export async function readAggregated(rootDb: Firestore, collection = METRICS_COLLECTION): Promise<CounterSample[]> {
+  const snapshot = await rootDb.collection(collection).get();
   const totals = new Map<string, CounterSample>();
   for (const doc of snapshot.docs) {
     const stored = doc.get(COUNTERS_FIELD);

@@ -6,7 +6,13 @@
 import { randomUUID } from "node:crypto";
 import { z } from "zod";
 import { metrics, metricsAggregator } from "../../src/observability/metrics";
-import { COUNTERS_FIELD, METRICS_COLLECTION, encodeSeries } from "../../src/observability/metrics-aggregate";
+import {
+  COUNTERS_FIELD,
+  METRICS_COLLECTION,
+  createAggregator,
+  encodeSeries,
+  readAggregated,
+} from "../../src/observability/metrics-aggregate";
 import { rootFirestore } from "../../src/platform/admin";
 import { tenantCallable } from "../../src/platform/callable";
 import { metrics as counters, type CounterSample } from "../../src/platform/metrics";
@@ -136,5 +142,41 @@ describe("metrics endpoint", () => {
     const res = await scrape(`Bearer ${operatorToken()}`);
     expect(res.text).not.toContain(tid);
     expect(res.text).not.toContain(owner.uid);
+  });
+});
+
+describe("metrics aggregator", () => {
+  it("flushes the first increment after a quiet interval at once, later ones once per interval", async () => {
+    const collection = `_metricsTest-${randomUUID().slice(0, 8)}`;
+    const clock = { ms: 1_000_000 };
+    const aggregator = createAggregator({
+      rootDb: rootFirestore,
+      intervalMs: () => 60_000,
+      shards: () => 4,
+      now: () => clock.ms,
+      collection,
+    });
+    const series = `aggTest_${randomUUID().slice(0, 8)}_total`;
+    const total = async () =>
+      (await readAggregated(rootFirestore(), collection)).find((s) => s.name === series)?.value ?? 0;
+    aggregator.start();
+    try {
+      counters.inc(series); // leading edge: flushed now
+      const deadline = Date.now() + 10_000;
+      while ((await total()) === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect(await total()).toBe(1);
+      counters.inc(series); // within the interval: waits for the trailing flush (60 s away)
+      clock.ms += 59_000;
+      counters.inc(series);
+      await new Promise((r) => setTimeout(r, 300));
+      expect(await total()).toBe(1);
+      await aggregator.flush(); // what the trailing flush (or the endpoint) does
+      expect(await total()).toBe(3);
+      await aggregator.flush(); // nothing new: no double counting
+      expect(await total()).toBe(3);
+    } finally {
+      aggregator.stop();
+      await rootFirestore().recursiveDelete(rootFirestore().collection(collection));
+    }
   });
 });
