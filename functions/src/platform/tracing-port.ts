@@ -12,7 +12,6 @@
  */
 import { choiceValue, intValue, params } from "./config";
 import { currentInvocation, withInvocation } from "./context";
-import { metrics } from "./metrics";
 import type { FunctionSpec } from "./spec";
 
 /** Incoming headers, or any string record that may carry `traceparent` / `tracestate`. */
@@ -94,34 +93,17 @@ export function parseTraceParent(carrier: Carrier): TraceParent | undefined {
   return undefined;
 }
 
-function outcomeOf(result: unknown): string {
-  const status = (result as { status?: unknown } | null)?.status;
-  if (typeof status === "number") return status < 400 ? "ok" : status < 500 ? "client_error" : "server_error";
-  return "ok";
-}
-
 /**
- * Runs one invocation of `spec` inside a span when tracing is on, and counts it in
- * `function_invocations_total{function, outcome}`. `carrier` is the request headers (HTTPS,
- * callables) or the trace context a task carried (see `extractTraceContext`).
+ * Runs one invocation of `spec` inside a span when tracing is on. `carrier` is the request
+ * headers (HTTPS, callables) or the trace context a task carried (see `extractTraceContext`).
+ *
+ * Invocations are deliberately not counted here: Cloud Run already counts requests by response
+ * class, and a counter on every call would make each instance's first request flush metrics to
+ * Firestore, on the request path, even for functions that record nothing else.
  */
 export async function traceInvocation<T>(spec: FunctionSpec, carrier: Carrier, run: () => Promise<T>): Promise<T> {
   const active = await resolveBackend();
-  const counted = async (): Promise<T> => {
-    try {
-      const result = await run();
-      metrics.inc("function_invocations_total", { function: spec.name, outcome: outcomeOf(result) });
-      return result;
-    } catch (error) {
-      const code = (error as { code?: unknown }).code;
-      metrics.inc("function_invocations_total", {
-        function: spec.name,
-        outcome: typeof code === "string" ? code : "internal",
-      });
-      throw error;
-    }
-  };
-  if (active) return active.invocation(spec, carrier, counted);
+  if (active) return active.invocation(spec, carrier, run);
   const parent = parseTraceParent(carrier);
   const ctx = currentInvocation();
   if (parent && ctx) {
@@ -129,7 +111,7 @@ export async function traceInvocation<T>(spec: FunctionSpec, carrier: Carrier, r
     ctx.spanId = parent.spanId;
     ctx.traceSampled = parent.sampled;
   }
-  return counted();
+  return run();
 }
 
 /**
