@@ -276,7 +276,13 @@ export const params = {
     default: "none",
     description: "Where spans go: none | console | otlp | cloud-trace",
   }),
-  traceSamplePercent: intSetting("TRACE_SAMPLE_PERCENT", "Percentage of root traces sampled", 10, 0, 100),
+  traceSamplePercent: intSetting(
+    "TRACE_SAMPLE_PERCENT",
+    "Percentage of traces sampled, decided per trace id so every hop of a trace agrees",
+    10,
+    0,
+    100,
+  ),
 
   // metrics aggregation (observability/metrics-aggregate.ts)
   metricsFlushSeconds: intSetting(
