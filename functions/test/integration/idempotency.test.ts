@@ -10,6 +10,7 @@ import { randomUUID } from "node:crypto";
 import { HttpsError } from "firebase-functions/v2/https";
 import { z } from "zod";
 import { scopeHash } from "../../src/idempotency/fingerprint";
+import { resetSettingsCache } from "../../src/idempotency/settings";
 import { createPayment } from "../../src/payments";
 import { rootFirestore } from "../../src/platform/admin";
 import { callable, tenantCallable, type TenantContext } from "../../src/platform/callable";
@@ -502,5 +503,142 @@ describe("metrics", () => {
       expect(Object.keys(sample.labels).sort()).toEqual(expect.arrayContaining(["fn"]));
       expect(Object.values(sample.labels).join(" ")).not.toMatch(new RegExp(`${tid}|${owner.uid}|${k1}`));
     }
+  });
+});
+
+describe("completion in the handler's transaction", () => {
+  function customCallable(
+    body: (ctx: TenantContext<In>, probe: Probe) => Promise<unknown>,
+    options?: IdempotencyOptions,
+  ) {
+    const probe: Probe = { runs: 0, gates: [], failures: [] };
+    const name = uniqueName("idemCustom");
+    const fn = tenantCallable(
+      {
+        name,
+        description: "test only",
+        input: Input,
+        permission: "payments:create",
+        idempotent: true,
+        idempotencyOptions: { now, ...options },
+      },
+      async (ctx) => {
+        probe.runs++;
+        return body(ctx, probe);
+      },
+    );
+    return { fn, probe, name };
+  }
+  const create = (ctx: TenantContext<In>) => {
+    const ref = ctx.db.collection("things").doc();
+    return ctx.runTransaction(async (tx) => {
+      tx.create(ref, { label: ctx.data.label, amount: ctx.data.amount });
+      return ref.id;
+    });
+  };
+
+  it("stores the handler's own result when the transaction returns something else", async () => {
+    const { fn, probe } = customCallable(async (ctx) => {
+      const a = await create(ctx);
+      const b = await create(ctx);
+      return { a, b, label: ctx.data.label };
+    });
+    const label = randomUUID();
+    const data = { idempotencyKey: randomUUID(), label, amount: 1 };
+    const first = await callAs(fn, owner, data);
+    expect(await callAs(fn, owner, data)).toEqual(first);
+    expect(probe.runs).toBe(1);
+    expect(await things(label)).toHaveLength(2);
+  });
+
+  it("marks the effect when the transaction returns nothing, and stores the response after", async () => {
+    const { fn, probe, name } = customCallable(async (ctx) => {
+      const ref = ctx.db.collection("things").doc();
+      await ctx.runTransaction(async (tx) => {
+        tx.create(ref, { label: ctx.data.label, amount: ctx.data.amount });
+      });
+      return { id: ref.id };
+    });
+    const label = randomUUID();
+    const key = randomUUID();
+    const data = { idempotencyKey: key, label, amount: 1 };
+    const { result: first, ops } = await countOps(() => callAs(fn, owner, data));
+    expect(await callAs(fn, owner, data)).toEqual(first);
+    expect(probe.runs).toBe(1);
+    expect(idemOps(ops, recordPath(name, key)).filter((e) => e.kind === "write")).toHaveLength(3);
+  });
+
+  it("never runs a committed effect twice, even when its instance dies before storing the response", async () => {
+    const gate = deferred();
+    const { fn, probe } = customCallable(
+      async (ctx) => {
+        const ref = ctx.db.collection("things").doc();
+        await ctx.runTransaction(async (tx) => {
+          tx.create(ref, { label: ctx.data.label, amount: ctx.data.amount });
+        });
+        await gate.promise; // the instance "dies" here: effect committed, response not yet stored
+        return { id: ref.id };
+      },
+      { lockSeconds: 5 },
+    );
+    const label = randomUUID();
+    const data = { idempotencyKey: randomUUID(), label, amount: 1 };
+    const original = callAs(fn, owner, data);
+    while ((await things(label)).length === 0) await new Promise((r) => setTimeout(r, 20));
+    await expectHttpsError(callAs(fn, owner, data), "aborted");
+    clock.ms += 5_000;
+    const error = await expectHttpsError(callAs(fn, owner, data), "failed-precondition");
+    expect(error.details).toMatchObject({ reason: "idempotency-response-not-stored" });
+    expect(probe.runs).toBe(1);
+    expect(await things(label)).toHaveLength(1);
+    gate.release();
+    const result = await original;
+    expect(await callAs(fn, owner, data)).toEqual(result);
+  });
+
+  it("replays a client error thrown after the transaction committed", async () => {
+    const { fn, probe } = customCallable(async (ctx) => {
+      await create(ctx);
+      throw new AppError("failed-precondition", "Card declined after booking.", { reason: "declined" });
+    });
+    const label = randomUUID();
+    const data = { idempotencyKey: randomUUID(), label, amount: 1 };
+    await expectHttpsError(callAs(fn, owner, data), "failed-precondition");
+    const again = await expectHttpsError(callAs(fn, owner, data), "failed-precondition");
+    expect(again.details).toEqual({ reason: "declined" });
+    expect(probe.runs).toBe(1);
+    expect(await things(label)).toHaveLength(1);
+  });
+});
+
+describe("response size", () => {
+  const saved = process.env.IDEMPOTENCY_MAX_RESPONSE_BYTES;
+  beforeAll(() => {
+    process.env.IDEMPOTENCY_MAX_RESPONSE_BYTES = "1024";
+    resetSettingsCache();
+  });
+  afterAll(() => {
+    process.env.IDEMPOTENCY_MAX_RESPONSE_BYTES = saved;
+    resetSettingsCache();
+  });
+
+  it("gives the first caller a response over the limit, records the effect once, and tells a replay", async () => {
+    let runs = 0;
+    const fn = tenantCallable(
+      {
+        name: uniqueName("idemBig"),
+        description: "test only",
+        input: Input,
+        idempotent: true,
+        idempotencyOptions: { now },
+      },
+      async ({ data }) => ({ run: ++runs, blob: "x".repeat(2000), label: data.label }),
+    );
+    const data = { idempotencyKey: randomUUID(), label: "big", amount: 1 };
+    const first = await callAs<{ blob: string }>(fn, owner, data);
+    expect(first.blob).toHaveLength(2000);
+    const error = await expectHttpsError(callAs(fn, owner, data), "failed-precondition");
+    expect(error.details).toMatchObject({ reason: "idempotency-response-not-stored" });
+    expect(runs).toBe(1);
   });
 });
