@@ -1,0 +1,82 @@
+/**
+ * Outgoing webhooks through the real stack: `sendTestWebhook` over HTTP enqueues on the Cloud
+ * Tasks emulator, `deliverWebhook` in the functions emulator posts to a receiver in this process,
+ * and the `standardwebhooks` package verifies what arrives. The receiver fails twice first: the
+ * retries carry the same webhook-id (the Cloud Tasks emulator dispatches delayed tasks at once,
+ * so the schedule itself is covered by the integration tests).
+ *
+ * Needs WEBHOOK_ALLOW_HTTP=true for the functions emulator (loopback receivers, emulator only).
+ */
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { Webhook } from "standardwebhooks";
+import { applyParamDefaults } from "../../src/platform/config";
+import { createWebhookEndpoint } from "../../src/webhooks";
+import { tenantDbFor } from "../../src/webhooks/store";
+import { callAs, createTestUser, seedTenant, type TestUser } from "../support/firebase";
+import { callCallable } from "../support/http";
+
+jest.setTimeout(120_000);
+
+const received: { headers: IncomingHttpHeaders; body: string }[] = [];
+let failuresLeft = 2;
+let server: Server;
+let admin: TestUser;
+let tenantId: string;
+
+beforeAll(async () => {
+  process.env.WEBHOOK_ALLOW_HTTP = "true";
+  applyParamDefaults();
+  server = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c: Buffer) => (body += c.toString()));
+    req.on("end", () => {
+      received.push({ headers: req.headers, body });
+      if (failuresLeft > 0) {
+        failuresLeft -= 1;
+        res.writeHead(500).end();
+      } else {
+        res.writeHead(204).end();
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  admin = await createTestUser();
+  tenantId = await seedTenant({ admin: { user: admin, roles: ["admin"] } });
+});
+
+afterAll(async () => {
+  server.closeAllConnections();
+  await new Promise((resolve) => server.close(resolve));
+});
+
+describe("outgoing webhooks through the Cloud Tasks emulator", () => {
+  it("delivers a signed test event, retrying a failing receiver with the same webhook-id", async () => {
+    const port = (server.address() as AddressInfo).port;
+    const { endpoint, secret } = await callAs(createWebhookEndpoint, admin, {
+      url: `http://127.0.0.1:${port}/hooks`,
+      eventTypes: ["payment.succeeded"],
+    });
+    const sent = await callCallable<{ eventId: string }>("sendTestWebhook", { endpointId: endpoint.id }, admin.idToken);
+    expect(sent.status).toBe(200);
+    const eventId = sent.result!.eventId;
+
+    const deadline = Date.now() + 90_000;
+    let status = "";
+    while (Date.now() < deadline) {
+      status = (await tenantDbFor(tenantId).doc(`webhookDeliveries/${eventId}_${endpoint.id}`).get()).get("status");
+      if (status && status !== "pending") break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    expect(status).toBe("delivered");
+    expect(received).toHaveLength(3);
+    expect(new Set(received.map((r) => r.headers["webhook-id"]))).toEqual(new Set([eventId]));
+    const last = received[2];
+    const verified = new Webhook(secret).verify(last.body, {
+      "webhook-id": last.headers["webhook-id"] as string,
+      "webhook-timestamp": last.headers["webhook-timestamp"] as string,
+      "webhook-signature": last.headers["webhook-signature"] as string,
+    });
+    expect(verified).toMatchObject({ type: "webhook.test", data: { endpointId: endpoint.id, requestedBy: admin.uid } });
+  });
+});
