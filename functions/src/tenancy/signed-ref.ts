@@ -75,3 +75,22 @@ export function requireTenantRef(value: unknown, options: TenantRefOptions = {})
   if (!tid) throw notFound("Unknown endpoint.");
   return tid;
 }
+
+/** The header a server-to-server caller may carry the reference in. */
+export const TENANT_REF_HEADER = "x-tenant-ref";
+
+/**
+ * The tenant of an HTTPS request that has no ID token: the signed reference from the
+ * `X-Tenant-Ref` header, or else from the last segment of the URL path (for providers that only
+ * let you configure a URL, e.g. `…/paymentWebhook/<ref>`). Throws `not-found` when neither
+ * verifies. Pass the result to the admission pipeline as the tenant id.
+ */
+export function tenantFromRequest(
+  req: { headers: Record<string, string | string[] | undefined>; path?: string },
+  options: TenantRefOptions = {},
+): string {
+  const header = req.headers[TENANT_REF_HEADER];
+  const fromHeader = Array.isArray(header) ? header[0] : header;
+  const fromPath = req.path?.split("/").filter(Boolean).pop();
+  return requireTenantRef(fromHeader ?? fromPath, options);
+}

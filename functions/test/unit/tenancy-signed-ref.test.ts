@@ -1,7 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { AppError } from "../../src/platform/errors";
 import { parseKeyring } from "../../src/platform/crypto";
-import { requireTenantRef, signTenantRef, verifyTenantRef } from "../../src/tenancy/signed-ref";
+import {
+  requireTenantRef,
+  signTenantRef,
+  TENANT_REF_HEADER,
+  tenantFromRequest,
+  verifyTenantRef,
+} from "../../src/tenancy/signed-ref";
 
 const k1 = randomBytes(32).toString("base64");
 const k2 = randomBytes(32).toString("base64");
@@ -80,5 +86,28 @@ describe("signed tenant references (webhook routing)", () => {
     expect(() => signTenantRef("../b", opts)).toThrow();
     expect(() => signTenantRef("a.b", opts)).toThrow();
     expect(() => signTenantRef("tenant-a", { ...opts, purpose: "Bad Purpose" })).toThrow();
+  });
+});
+
+describe("tenant from an HTTPS request without an ID token", () => {
+  const ref = signTenantRef("tenant-a", opts);
+
+  it("reads the X-Tenant-Ref header, else the last path segment", () => {
+    expect(tenantFromRequest({ headers: { [TENANT_REF_HEADER]: ref } }, opts)).toBe("tenant-a");
+    expect(tenantFromRequest({ headers: {}, path: `/paymentWebhook/${ref}` }, opts)).toBe("tenant-a");
+    expect(tenantFromRequest({ headers: {}, path: `/paymentWebhook/${ref}/` }, opts)).toBe("tenant-a");
+  });
+
+  it("prefers the header, so a path cannot override a forged header", () => {
+    const forged = ref.replace("tenant-a", "tenant-b");
+    expect(() => tenantFromRequest({ headers: { [TENANT_REF_HEADER]: forged }, path: `/x/${ref}` }, opts)).toThrow(
+      AppError,
+    );
+  });
+
+  it("refuses a request with no reference, a bare tenant id, or a traversal path", () => {
+    expect(() => tenantFromRequest({ headers: {} }, opts)).toThrow(AppError);
+    expect(() => tenantFromRequest({ headers: {}, path: "/paymentWebhook/tenant-a" }, opts)).toThrow(AppError);
+    expect(() => tenantFromRequest({ headers: {}, path: `/paymentWebhook/${ref}/..` }, opts)).toThrow(AppError);
   });
 });
