@@ -95,7 +95,8 @@ export const createWebhookEndpoint = tenantCallable(
     description: "Registers a webhook endpoint; returns its whsec_ signing secret (shown only this once).",
     input: z.strictObject({ url: Url, eventTypes: EventTypes, description: z.string().max(500).optional() }),
     permission: "webhooks:manage",
-    idempotent: true,
+    // Not idempotent on purpose: a replayable response would keep the plaintext secret in the
+    // idempotency record, and secrets are stored only encrypted.
     options: withSecret,
   },
   async ({ data, db, uid, runTransaction }) => {
@@ -182,7 +183,7 @@ export const rotateWebhookEndpointSecret = tenantCallable(
         .default(DEFAULT_OVERLAP_SECONDS),
     }),
     permission: "webhooks:manage",
-    idempotent: true,
+    // Not idempotent for the same reason as creation: the response carries the secret.
     options: withSecret,
   },
   async ({ data, db, runTransaction }) => {
