@@ -15,7 +15,7 @@
  * dead-lettered instead — unless it was in fact applied (a failure after commit).
  */
 import { createHash } from "node:crypto";
-import { Timestamp, type Transaction } from "firebase-admin/firestore";
+import { FieldValue, Timestamp, type Transaction } from "firebase-admin/firestore";
 import { z } from "zod";
 import { AppError, invalidArgument } from "../platform/errors";
 import type { HttpResult } from "../platform/https";
@@ -322,7 +322,6 @@ async function recordFailure(task: PaymentTask, attempt: number, error: unknown,
     message: error instanceof Error ? error.message : String(error),
   };
   try {
-    const { FieldValue } = await import("firebase-admin/firestore");
     await recordRef.set({ errors: FieldValue.arrayUnion(entry) }, { merge: true });
   } catch (writeError) {
     log.warn("could not record an inbound attempt error", { eventId: task.event.eventId, cause: String(writeError) });
