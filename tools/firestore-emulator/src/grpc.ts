@@ -71,7 +71,13 @@ export function firestoreCodecs(): Map<string, MethodCodec> {
       name: method.name,
       requestStream: !!method.requestStream,
       responseStream: !!method.responseStream,
-      decode: (buf) => req.toObject(req.decode(buf), TO_OBJECT),
+      decode: (buf) => {
+        try {
+          return req.toObject(req.decode(buf), TO_OBJECT);
+        } catch (e) {
+          throw invalid(`Malformed ${req.name}: ${(e as Error).message}`);
+        }
+      },
       encode: (msg) => res.encode(res.fromObject(msg)).finish(),
     });
   }

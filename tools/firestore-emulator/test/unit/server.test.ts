@@ -19,3 +19,33 @@ describe("transport", () => {
     }
   });
 });
+
+describe("gRPC wire handling", () => {
+  it("answers a malformed request message with INVALID_ARGUMENT, not INTERNAL", async () => {
+    const http2 = await import("node:http2");
+    const emu = await start({ quiet: true });
+    const client = http2.connect(emu.url);
+    try {
+      const trailers = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const req = client.request({
+          ":method": "POST",
+          ":path": "/google.firestore.v1.Firestore/Commit",
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        let status: Record<string, unknown> = {};
+        req.on("response", (h) => (status = { ...h }));
+        req.on("trailers", (t) => (status = { ...status, ...t }));
+        req.on("end", () => resolve(status));
+        req.on("error", reject);
+        req.resume();
+        // one frame whose payload is not a valid CommitRequest (truncated varint field)
+        req.end(Buffer.from([0, 0, 0, 0, 2, 0x0a, 0xff]));
+      });
+      expect(trailers["grpc-status"]).toBe("3");
+    } finally {
+      client.close();
+      await emu.stop();
+    }
+  });
+});
