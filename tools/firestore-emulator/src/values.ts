@@ -142,22 +142,42 @@ function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.byteLength), Buffer.from(b.buffer, b.byteOffset, b.byteLength));
 }
 
+const NUMERIC_ID = /^__id(-?\d+)__$/;
+
+/**
+ * Compares two path segments. Ids of the form `__id<n>__` are Firestore's numeric ids: they sort
+ * before every string id and numerically among themselves (the SDK's recursiveDelete relies on
+ * `__id-9223372036854775808__` being the smallest id).
+ */
+function compareSegments(a: string, b: string): number {
+  const na = a.startsWith("__id") ? NUMERIC_ID.exec(a) : null;
+  const nb = b.startsWith("__id") ? NUMERIC_ID.exec(b) : null;
+  if (na || nb) {
+    if (!na) return 1;
+    if (!nb) return -1;
+    const x = BigInt(na[1]);
+    const y = BigInt(nb[1]);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  return compareUtf8(a, b);
+}
+
 /**
  * Compares resource names segment by segment (so `a/b` < `a-/b`, unlike plain string order)
- * without splitting: at the first difference a `/` (end of a segment) sorts before anything.
+ * without splitting: only the first segment that differs is examined.
  */
 export function compareNames(a: string, b: string): number {
   if (a === b) return 0;
   const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const ca = a.charCodeAt(i);
-    const cb = b.charCodeAt(i);
-    if (ca === cb) continue;
-    if (ca === 47) return -1;
-    if (cb === 47) return 1;
-    return compareUtf8(a.slice(i, i + 2), b.slice(i, i + 2));
-  }
-  return a.length < b.length ? -1 : a.length === b.length ? 0 : 1;
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  const start = a.lastIndexOf("/", i - 1) + 1;
+  const ea = a.indexOf("/", i);
+  const eb = b.indexOf("/", i);
+  const c = compareSegments(a.slice(start, ea < 0 ? a.length : ea), b.slice(start, eb < 0 ? b.length : eb));
+  if (c !== 0) return c;
+  // Same segment text (one name continues with more segments): the shorter name sorts first.
+  return a.length < b.length ? -1 : 1;
 }
 
 function compareDoubles(a: number, b: number): number {

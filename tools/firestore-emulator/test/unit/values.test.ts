@@ -59,5 +59,12 @@ describe("Firestore value order", () => {
   it("compares resource names segment by segment", () => {
     expect(compareNames("a/b", "a-/b")).toBe(-1);
     expect(compareNames("c/a", "c/a/d/e")).toBe(-1);
+    expect(compareNames("c/ab/x", "c/abc")).toBe(-1);
+  });
+
+  it("sorts numeric ids (__id<n>__) before string ids, numerically", () => {
+    expect(compareNames("c/__id-9223372036854775808__", "c/0")).toBe(-1);
+    expect(compareNames("c/__id2__", "c/__id10__")).toBe(-1);
+    expect(compareNames("c/__id10__", "c/__id2__")).toBe(1);
   });
 });
