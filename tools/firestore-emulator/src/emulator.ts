@@ -11,7 +11,8 @@ import { ParsedName, autoId, isDocumentPath, parseDocumentName, parseName, parse
 import { OpLog } from "./ops";
 import { computeAggregations } from "./aggregate";
 import { Hit, queryScope, runStructuredQuery } from "./query";
-import { CallSignal, RpcHandler } from "./server";
+import { ListenHub } from "./listen";
+import { CallSignal, RpcHandler, StreamHandler } from "./server";
 import { Database, Version, parentOf, versionAt } from "./store";
 import { LockTable, Owner, lockAll, newPriority, withWriteLocks, wound } from "./transactions";
 import { Fields, Value, compareUtf8, fieldsIdentical } from "./values";
@@ -76,6 +77,7 @@ export class Emulator {
   private readonly txns = new Map<string, Txn>();
   private readonly timeoutMs: number;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly listeners = new ListenHub();
 
   constructor(opts: EmulatorOptions = {}) {
     this.timeoutMs = opts.transactionTimeoutMs ?? 30_000;
@@ -115,6 +117,7 @@ export class Emulator {
     }
     st.locks.clear();
     st.db.clear();
+    this.listeners.changed(st);
   }
 
   private project(id: string): Project {
@@ -272,6 +275,11 @@ export class Emulator {
   }
 
   // ---- RPC handlers -------------------------------------------------------------------------
+
+  /** Handlers of the bidirectional-streaming RPCs (Listen), by method name. */
+  streamHandlers(): Map<string, StreamHandler> {
+    return new Map<string, StreamHandler>([["Listen", (call) => this.listeners.open(call, (n) => this.state(n))]]);
+  }
 
   /** Handlers for every implemented RPC, by method name. */
   handlers(): Map<string, RpcHandler> {
@@ -544,6 +552,7 @@ export class Emulator {
       if (u !== undefined) out.updateTime = usToTimestamp(u);
       return out;
     });
+    this.listeners.changed(st);
     return { writeResults, commitTime: usToTimestamp(commitUs) };
   }
 

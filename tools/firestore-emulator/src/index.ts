@@ -36,7 +36,7 @@ export async function start(opts: StartOptions = {}): Promise<EmulatorHandle> {
   const emu = new Emulator({ transactionTimeoutMs: opts.transactionTimeoutMs });
   let listener;
   try {
-    listener = await listen(host, opts.port ?? 0, emu.handlers(), adminHandler(emu));
+    listener = await listen(host, opts.port ?? 0, emu.handlers(), emu.streamHandlers(), adminHandler(emu));
   } catch (e) {
     emu.close();
     throw e;

@@ -16,6 +16,24 @@ export interface CallSignal {
 /** One RPC handler: a unary result, or the list of messages of a server-streaming response. */
 export type RpcHandler = (req: Message, signal: CallSignal) => Promise<Message | Message[]> | Message | Message[];
 
+/** The server side of a bidirectional-streaming call. */
+export interface StreamCall {
+  /** Sends one response message (ignored once the call is over). */
+  send(msg: Message): void;
+  /** Ends the call with a status (OK when no error is given). */
+  end(err?: GrpcError): void;
+  /** Runs `cb` when the call is over, however it ended. */
+  onClose(cb: () => void): void;
+}
+
+/** Per-call state of a bidirectional-streaming RPC: receives the client's messages in order. */
+export interface StreamSession {
+  onMessage(req: Message): void;
+}
+
+/** Opens a session for a new bidirectional-streaming call. */
+export type StreamHandler = (call: StreamCall) => StreamSession;
+
 /** A plain HTTP request as the admin endpoints see it. */
 export interface AdminRequest {
   method: string;
@@ -42,6 +60,7 @@ export function listen(
   host: string,
   port: number,
   rpcs: Map<string, RpcHandler>,
+  streams: Map<string, StreamHandler>,
   admin: AdminHandler,
 ): Promise<Listener> {
   const codecs = firestoreCodecs();
@@ -50,7 +69,7 @@ export function listen(
   h2.on("stream", (stream, headers) => {
     const ct = String(headers["content-type"] ?? "");
     if (ct.startsWith("application/grpc")) {
-      serveGrpc(stream, headers, codecs, rpcs);
+      serveGrpc(stream, headers, codecs, rpcs, streams);
     } else {
       serveAdminH2(stream, headers, admin);
     }
@@ -126,11 +145,17 @@ function serveGrpc(
   headers: http2.IncomingHttpHeaders,
   codecs: Map<string, MethodCodec>,
   rpcs: Map<string, RpcHandler>,
+  streams: Map<string, StreamHandler>,
 ): void {
   stream.on("error", () => undefined);
   const pathName = String(headers[":path"] ?? "");
   const name = pathName.startsWith(SERVICE_PREFIX) ? pathName.slice(SERVICE_PREFIX.length) : "";
   const codec = codecs.get(name);
+  const streamHandler = streams.get(name);
+  if (codec?.requestStream && streamHandler) {
+    serveBidi(stream, headers, codec, streamHandler);
+    return;
+  }
   const handler = rpcs.get(name);
   if (!codec || !handler || codec.requestStream) {
     stream.resume();
@@ -175,6 +200,71 @@ function serveGrpc(
         },
       );
   });
+}
+
+/**
+ * A bidirectional-streaming call: headers at once, then request messages are decoded as their
+ * frames complete and handed to the session, which may send responses at any time. The client
+ * half-closing ends the call with OK.
+ */
+function serveBidi(
+  stream: http2.ServerHttp2Stream,
+  headers: http2.IncomingHttpHeaders,
+  codec: MethodCodec,
+  handler: StreamHandler,
+): void {
+  const closeCbs: (() => void)[] = [];
+  let over = false;
+  let status: GrpcError | undefined;
+  stream.respond({ ":status": 200, "content-type": "application/grpc+proto" }, { waitForTrailers: true });
+  stream.once("wantTrailers", () =>
+    stream.sendTrailers({ "grpc-status": String(status?.code ?? Status.OK), "grpc-message": encodeGrpcMessage(status?.message ?? "") }),
+  );
+  const finish = (): void => {
+    if (over) return;
+    over = true;
+    for (const cb of closeCbs) cb();
+  };
+  const call: StreamCall = {
+    send: (msg) => {
+      if (!over && !stream.destroyed) stream.write(frame(codec.encode(msg)));
+    },
+    end: (err) => {
+      if (over) return;
+      status = err;
+      finish();
+      if (!stream.destroyed) stream.end();
+    },
+    onClose: (cb) => closeCbs.push(cb),
+  };
+  stream.on("close", finish);
+  const session = handler(call);
+  const reader = frameReader(headers["grpc-encoding"] as string | undefined);
+  stream.on("data", (chunk: Buffer) => {
+    try {
+      for (const msg of reader(chunk)) if (!over) session.onMessage(codec.decode(msg));
+    } catch (e) {
+      call.end(e instanceof GrpcError ? e : new GrpcError(Status.INTERNAL, String(e)));
+    }
+  });
+  stream.on("end", () => call.end());
+}
+
+/** Incremental unframing: returns the messages completed by each chunk. */
+function frameReader(encoding: string | undefined): (chunk: Buffer) => Buffer[] {
+  let pending: Buffer = Buffer.alloc(0);
+  return (chunk) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    let end = 0;
+    while (pending.length - end >= 5) {
+      const len = pending.readUInt32BE(end + 1);
+      if (pending.length - end - 5 < len) break;
+      end += 5 + len;
+    }
+    const complete = pending.subarray(0, end);
+    pending = pending.subarray(end);
+    return end === 0 ? [] : unframe(complete, encoding);
+  };
 }
 
 function sendError(stream: http2.ServerHttp2Stream, e: unknown, streaming: boolean): void {
