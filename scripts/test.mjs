@@ -49,7 +49,7 @@ const emulatorEnv = { ...process.env };
 delete emulatorEnv.FIRESTORE_EMULATOR_HOST;
 if (jestArgs.length === 0) jest("firestore-emulator", join(ROOT, "tools/firestore-emulator"), [], emulatorEnv);
 
-const stack = await startStack({ quiet: true, log: (line) => console.log(`test: ${line}`) });
+const stack = await startStack({ quiet: true, test: true, log: (line) => console.log(`test: ${line}`) });
 let stopped = false;
 const stop = async () => {
   if (!stopped) {

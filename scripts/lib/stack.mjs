@@ -86,10 +86,27 @@ async function waitFor(check, what, timeoutMs) {
   throw new Error(`timed out waiting for ${what}`);
 }
 
-/** Writes the emulator-only config: local secrets and a firebase.json variant without the UI download. */
-function writeLocalConfig(withUi) {
+/**
+ * Param overrides for the emulator (functions/.env.local, read only by the emulator): http
+ * receivers on loopback, short Cloud Tasks backoff, bounded task concurrency. Tests also turn on
+ * the emulator-only fault-injection hook that the webhook retry test exercises.
+ */
+export function emulatorParams({ test = false } = {}) {
+  return {
+    WEBHOOK_ALLOW_HTTP: "true",
+    WEBHOOK_MIN_BACKOFF_SECONDS: "1",
+    WEBHOOK_MAX_BACKOFF_SECONDS: "4",
+    WEBHOOK_TASK_CONCURRENCY: "4",
+    WEBHOOK_FAULT_INJECTION_PERCENT: test ? "30" : "0",
+  };
+}
+
+/** Writes the emulator-only config: local secrets, params, and a firebase.json variant without the UI download. */
+function writeLocalConfig(withUi, test) {
   const secretFile = join(ROOT, "functions/.secret.local");
   writeFileSync(secretFile, Object.entries(LOCAL_SECRETS).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  const envFile = join(ROOT, "functions/.env.local");
+  writeFileSync(envFile, Object.entries(emulatorParams({ test })).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   const config = structuredClone(FIREBASE_JSON);
   // firebase-tools resolves paths against the config file's directory (.firebase/).
   config.functions = config.functions.map((f) => ({ ...f, source: `../${f.source}`, predeploy: undefined }));
@@ -107,7 +124,7 @@ function writeLocalConfig(withUi) {
  * Starts the stack. Resolves once every emulator answers; `stop()` ends everything it started.
  * `log` receives one line per notable event.
  */
-export async function startStack({ log = console.log, quiet = false, functions = true } = {}) {
+export async function startStack({ log = console.log, quiet = false, functions = true, test = false } = {}) {
   for (const [name, port] of Object.entries(PORTS)) {
     if (["ui", "pubsub", "storage", "logging", "hub"].includes(name)) continue;
     if (await portOpen(port)) throw new Error(`port ${port} (${name}) is already in use: stop the other stack first`);
@@ -133,7 +150,7 @@ export async function startStack({ log = console.log, quiet = false, functions =
   const only = ["auth", "tasks", ...(functions ? ["functions"] : [])];
   if (firestore.kind === "official") only.push("firestore", ...(cachedJar("cloud-storage-rules") ? ["storage"] : []), ...(cachedJar("pubsub-emulator") ? ["pubsub"] : []));
   const withUi = existsSync(join(homedir(), ".cache/firebase/emulators")) && readdirSync(join(homedir(), ".cache/firebase/emulators")).some((f) => f.startsWith("ui-"));
-  const configPath = writeLocalConfig(withUi);
+  const configPath = writeLocalConfig(withUi, test);
   const firebaseBin = join(ROOT, "node_modules/firebase-tools/lib/bin/firebase.js");
   const firebaseProc = spawn(process.execPath, [firebaseBin, "emulators:start", "--only", only.join(","), "--project", PROJECT_ID, "--config", configPath], {
     stdio: ["ignore", "pipe", "inherit"],
