@@ -19,13 +19,8 @@
  * the same isolation for one document, costs no extra round trip, and its write time is the
  * fencing token the completion needs (a transaction does not report its commit time).
  */
-import {
-  FieldValue,
-  Timestamp,
-  type DocumentData,
-  type DocumentReference,
-  type Firestore,
-} from "firebase-admin/firestore";
+import type { DocumentData, DocumentReference, Firestore } from "firebase-admin/firestore";
+import { FieldValue, Timestamp, isTimestamp } from "../platform/firestore-sdk";
 import { AppError, isClientError, toHttpsError, unauthenticated } from "../platform/errors";
 import type { EngineDeps, IdempotentInvocation } from "../platform/idempotency-port";
 import { log } from "../platform/logger";
@@ -74,7 +69,7 @@ export function recordRef(firestore: Firestore, tenantId: string | undefined, ke
     : firestore.doc(`${IDEMPOTENCY_COLLECTION}/${keyHash}`);
 }
 
-const millis = (value: unknown): number | undefined => (value instanceof Timestamp ? value.toMillis() : undefined);
+const millis = (value: unknown): number | undefined => (isTimestamp(value) ? value.toMillis() : undefined);
 
 /** Reads a stored record; anything malformed counts as expired, so a claim replaces it. */
 export function fromFirestore(data: DocumentData): IdempotencyRecord {

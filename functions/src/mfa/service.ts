@@ -14,7 +14,7 @@
  * always counted.
  */
 import type { DocumentData, Firestore } from "firebase-admin/firestore";
-import { FieldValue, Timestamp } from "firebase-admin/firestore";
+import { FieldValue, Timestamp } from "../platform/firestore-sdk";
 import { rootFirestore } from "../platform/admin";
 import { intValue, params } from "../platform/config";
 import { decryptString, encrypt, type Keyring } from "../platform/crypto";

@@ -15,7 +15,8 @@
  * dead-lettered instead — unless it was in fact applied (a failure after commit).
  */
 import { createHash } from "node:crypto";
-import { FieldValue, Timestamp, type Transaction } from "firebase-admin/firestore";
+import type { Transaction } from "firebase-admin/firestore";
+import { FieldValue, Timestamp } from "../platform/firestore-sdk";
 import { z } from "zod";
 import { AppError, invalidArgument } from "../platform/errors";
 import type { HttpResult } from "../platform/https";

@@ -4,7 +4,7 @@
  * Clients create payments (idempotent callable) and read them; only provider events change a
  * payment's status, through `paymentWebhook` → `processPaymentEvent`.
  */
-import { Timestamp } from "firebase-admin/firestore";
+import { Timestamp, isTimestamp } from "../platform/firestore-sdk";
 import { onTaskDispatched } from "firebase-functions/v2/tasks";
 import { z } from "zod";
 import { tenantCallable } from "../platform/callable";
@@ -36,7 +36,7 @@ export interface PaymentView {
   updatedAt: string | null;
 }
 
-const iso = (value: unknown): string | null => (value instanceof Timestamp ? value.toDate().toISOString() : null);
+const iso = (value: unknown): string | null => (isTimestamp(value) ? value.toDate().toISOString() : null);
 
 function viewOf(id: string, data: FirebaseFirestore.DocumentData): PaymentView {
   return {

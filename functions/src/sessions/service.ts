@@ -8,7 +8,8 @@
  */
 import { randomBytes, timingSafeEqual } from "node:crypto";
 import type { Auth } from "firebase-admin/auth";
-import { Timestamp, type DocumentData, type Firestore } from "firebase-admin/firestore";
+import type { DocumentData, Firestore } from "firebase-admin/firestore";
+import { Timestamp, isTimestamp } from "../platform/firestore-sdk";
 import { adminAuth, rootFirestore } from "../platform/admin";
 import { intValue, params } from "../platform/config";
 import { deriveKey, type Keyring } from "../platform/crypto";
@@ -77,7 +78,7 @@ function resolve(deps: SessionDeps) {
 }
 
 const ts = (ms: number | null): Timestamp | null => (ms === null ? null : Timestamp.fromMillis(ms));
-const ms = (value: unknown): number | null => (value instanceof Timestamp ? value.toMillis() : null);
+const ms = (value: unknown): number | null => (isTimestamp(value) ? value.toMillis() : null);
 
 /** The Firestore form of a session (Timestamps, plus the TTL field `deleteAt`). */
 export function toDoc(s: SessionState): DocumentData {

@@ -20,20 +20,9 @@ import type {
   Transaction,
   WriteBatch,
 } from "firebase-admin/firestore";
+import { FieldPath } from "../platform/firestore-sdk";
 import { AppError } from "../platform/errors";
 
-/** FieldPath.documentId(), loaded on first use: the Firestore SDK is heavy for a cold start. */
-function documentId(): FirebaseFirestore.FieldPath {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { FieldPath } = require("firebase-admin/firestore") as typeof import("firebase-admin/firestore");
-  return FieldPath.documentId();
-}
-
-/**
- * A path that would leave the tenant, or is not a legal Firestore path. It is an `AppError`
- * (`invalid-argument`, reason `illegal-path`): when an unvalidated client id reaches the data
- * layer, the caller gets a client error, not `internal`, and nothing was touched.
- */
 export class TenantPathError extends AppError {
   constructor(message: string) {
     super("invalid-argument", message, { reason: "illegal-path" });
@@ -124,7 +113,7 @@ export class TenantDb {
     assertSafeSegment(collectionId);
     return this.firestore
       .collectionGroup(collectionId)
-      .orderBy(documentId())
+      .orderBy(FieldPath.documentId())
       .startAfter(this.root)
       .endBefore(`${this.root}\u0000`);
   }

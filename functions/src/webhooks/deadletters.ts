@@ -12,7 +12,8 @@
  * per replay round. The handlers are idempotent, so a replay never applies an event twice; the
  * store additionally refuses to start a second replay while one is in flight or after success.
  */
-import { Timestamp, type DocumentReference, type Transaction } from "firebase-admin/firestore";
+import type { DocumentReference, Transaction } from "firebase-admin/firestore";
+import { Timestamp, isTimestamp } from "../platform/firestore-sdk";
 import { z } from "zod";
 import { params, runtime } from "../platform/config";
 import { log } from "../platform/logger";
@@ -214,7 +215,7 @@ export interface DeadLetterView {
   updatedAt: string | null;
 }
 
-const iso = (value: unknown): string | null => (value instanceof Timestamp ? value.toDate().toISOString() : null);
+const iso = (value: unknown): string | null => (isTimestamp(value) ? value.toDate().toISOString() : null);
 
 export function viewOf(id: string, data: DeadLetterRecord): DeadLetterView {
   return {

@@ -5,7 +5,7 @@
  * encrypted (AES-256-GCM bound to the endpoint's path). Rotation keeps the previous secret
  * signing for an overlap window, so receivers can switch without dropping a message.
  */
-import { Timestamp } from "firebase-admin/firestore";
+import { Timestamp, isTimestamp } from "../platform/firestore-sdk";
 import { z } from "zod";
 import { tenantCallable } from "../platform/callable";
 import { intValue, params, runtime, secrets } from "../platform/config";
@@ -49,7 +49,7 @@ function checkUrl(url: string): string {
   }
 }
 
-const iso = (value: unknown): string | null => (value instanceof Timestamp ? value.toDate().toISOString() : null);
+const iso = (value: unknown): string | null => (isTimestamp(value) ? value.toDate().toISOString() : null);
 
 export interface EndpointView {
   id: string;

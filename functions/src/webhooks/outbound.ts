@@ -12,7 +12,8 @@
  * every endpoint, so receivers can de-duplicate), `webhook-timestamp`, `webhook-signature`.
  */
 import { randomUUID } from "node:crypto";
-import { Timestamp, type DocumentReference } from "firebase-admin/firestore";
+import type { DocumentReference } from "firebase-admin/firestore";
+import { Timestamp } from "../platform/firestore-sdk";
 import { z } from "zod";
 import { decryptString } from "../platform/crypto";
 import { invalidArgument } from "../platform/errors";
