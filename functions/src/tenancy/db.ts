@@ -23,6 +23,11 @@ import type {
 import { FieldPath } from "../platform/firestore-sdk";
 import { AppError } from "../platform/errors";
 
+/**
+ * A path that would leave the tenant, or is not a legal Firestore path. It is an `AppError`
+ * (`invalid-argument`, reason `illegal-path`): when an unvalidated client id reaches the data
+ * layer, the caller gets a client error, not `internal`, and nothing was touched.
+ */
 export class TenantPathError extends AppError {
   constructor(message: string) {
     super("invalid-argument", message, { reason: "illegal-path" });

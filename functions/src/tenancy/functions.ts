@@ -10,6 +10,7 @@
 import type { Transaction } from "firebase-admin/firestore";
 import { z } from "zod";
 import { adminAuth, rootFirestore } from "../platform/admin";
+import { FieldPath, FieldValue } from "../platform/firestore-sdk";
 import { callable, tenantCallable } from "../platform/callable";
 import { alreadyExists, notFound } from "../platform/errors";
 import { describeError, log } from "../platform/logger";
@@ -27,7 +28,7 @@ import {
 import { closure, type CustomRoles } from "../rbac/resolve";
 import { TenantDb } from "./db";
 import { resolveTenant, tenantCache } from "./resolver";
-import { bumpConfigVersion, endMembershipClaims, evictLocal, firestoreSdk, syncClaims } from "./service";
+import { bumpConfigVersion, endMembershipClaims, evictLocal, syncClaims } from "./service";
 
 const TenantName = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
 
@@ -140,7 +141,7 @@ export const createTenant = callable(
     // Server-chosen ids: a client-chosen one would let anyone probe which ids exist.
     const tid = firestore.collection("tenants").doc().id;
     const db = new TenantDb(tid, firestore);
-    const now = firestoreSdk().FieldValue.serverTimestamp();
+    const now = FieldValue.serverTimestamp();
     await db.runTransaction(async (tx) => {
       tx.create(db.tenantDoc(), {
         name: data.name,
@@ -213,7 +214,6 @@ async function setTenantStatus(
   reason?: string,
 ): Promise<TenantView> {
   const db = new TenantDb(tid, rootFirestore());
-  const { FieldValue } = firestoreSdk();
   const view = await db.runTransaction(async (tx) => {
     const snap = await tx.get(db.tenantDoc());
     if (!snap.exists) throw notFound("Tenant not found.");
@@ -290,7 +290,7 @@ export const inviteMember = tenantCallable(
       if (activeRolesOf(existing.data())) throw alreadyExists("This user is already a member.");
       // Unknown roles → invalid-argument; roles granting more than the caller holds → permission-denied.
       const granted = planAssignment(state.custom, [], data.roles, state.caller);
-      const now = firestoreSdk().FieldValue.serverTimestamp();
+      const now = FieldValue.serverTimestamp();
       tx.set(memberRef, {
         roles: granted,
         status: "active",
@@ -355,7 +355,7 @@ export const listMembers = tenantCallable(
     permission: "members:read",
   },
   async ({ data, db }) => {
-    let query = db.collection("members").orderBy(firestoreSdk().FieldPath.documentId()).limit(data.pageSize);
+    let query = db.collection("members").orderBy(FieldPath.documentId()).limit(data.pageSize);
     if (data.pageToken) query = query.startAfter(data.pageToken);
     const snap = await query.get();
     const members = snap.docs.map((doc) => ({

@@ -12,17 +12,12 @@
 import type { Auth } from "firebase-admin/auth";
 import type { DocumentSnapshot, Firestore, Transaction } from "firebase-admin/firestore";
 import { adminAuth, rootFirestore } from "../platform/admin";
+import { FieldValue } from "../platform/firestore-sdk";
 import { failedPrecondition, notFound } from "../platform/errors";
 import { log } from "../platform/logger";
 import { BUILT_IN_ROLES } from "../rbac/permissions";
 import { assertSafeSegment } from "./db";
 import { tenantCache } from "./resolver";
-
-/** The Firestore SDK, loaded on first use so that loading the codebase stays cheap (cold start). */
-export function firestoreSdk(): typeof import("firebase-admin/firestore") {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  return require("firebase-admin/firestore") as typeof import("firebase-admin/firestore");
-}
 
 /** The claims tenancy owns; every other claim (platformAdmin, sid, mfa, …) is kept as is. */
 export interface TenantClaims {
@@ -55,8 +50,8 @@ export function memberPath(tid: string, uid: string): string {
  */
 export function bumpConfigVersion(tx: Transaction, tid: string, firestore: Firestore = rootFirestore()): void {
   tx.update(firestore.doc(tenantPath(tid)), {
-    configVersion: firestoreSdk().FieldValue.increment(1),
-    updatedAt: firestoreSdk().FieldValue.serverTimestamp(),
+    configVersion: FieldValue.increment(1),
+    updatedAt: FieldValue.serverTimestamp(),
   });
 }
 
