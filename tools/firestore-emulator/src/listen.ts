@@ -6,7 +6,7 @@
  */
 import { readNowUs, usToTimestamp } from "./clock";
 import { GrpcError, Message, Status, invalid } from "./grpc";
-import { parseDocumentName, parseName, parseParent } from "./names";
+import { ParsedName, parseDocumentName, parseName, parseParent } from "./names";
 import { OpLog } from "./ops";
 import { queryScope, runStructuredQuery } from "./query";
 import { StreamCall, StreamSession } from "./server";
@@ -38,7 +38,7 @@ export class ListenHub {
   private readonly dirty = new Set<WatchedDb>();
 
   /** Opens a Listen session; `resolve` maps a request's database name to its state. */
-  open(call: StreamCall, resolve: (database: ParsedDb) => WatchedDb): StreamSession {
+  open(call: StreamCall, resolve: (database: ParsedName) => WatchedDb): StreamSession {
     const mine = new Map<number, Target>();
     call.onClose(() => {
       for (const t of mine.values()) this.targets.get(t.st)?.delete(t);
@@ -165,9 +165,6 @@ export class ListenHub {
     return changed;
   }
 }
-
-/** A parsed `projects/{p}/databases/{d}` name. */
-export type ParsedDb = ReturnType<typeof parseName>;
 
 function resumeToken(us: number): Buffer {
   const b = Buffer.alloc(8);
