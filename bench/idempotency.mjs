@@ -14,43 +14,21 @@
  * Bounded: fixed sample counts and a watchdog.
  */
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { lastSeqOf, operationLog, setUpBench } from "./lib/harness.mjs";
 import { median, printTable } from "./lib/table.mjs";
 
-const WATCHDOG_MS = 240_000;
-setTimeout(() => {
-  console.error(`idempotency: gave up after ${WATCHDOG_MS / 1000} s`);
-  process.exit(1);
-}, WATCHDOG_MS).unref();
 
-process.env.GCLOUD_PROJECT ??= "demo-saas-core";
-process.env.FIRESTORE_EMULATOR_HOST ??= "127.0.0.1:8080";
-process.env.FIREBASE_AUTH_EMULATOR_HOST ??= "127.0.0.1:9099";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const lib = join(here, "../functions/lib");
-const require = createRequire(join(lib, "index.js"));
-const { tenantCallable } = require(join(lib, "platform/callable.js"));
-const { rootFirestore } = require(join(lib, "platform/admin.js"));
-const { TenantDb } = require(join(lib, "tenancy/db.js"));
+const { require, load } = setUpBench("idempotency", { watchdogMs: 240_000 });
+const { tenantCallable } = load("platform/callable.js");
+const { rootFirestore } = load("platform/admin.js");
+const { TenantDb } = load("tenancy/db.js");
 const { z } = require("zod");
 
-// Params get their declared defaults, as the Firebase CLI provides them in a deployment.
-require(join(lib, "platform/config.js")).applyParamDefaults();
 
 const SAMPLES = Number(process.env.IDEM_BENCH_SAMPLES ?? 61);
 const WARMUP = 10;
 
 const project = process.env.GCLOUD_PROJECT;
-const opsUrl = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/operations`;
-async function operationLog() {
-  const res = await fetch(opsUrl);
-  if (!res.ok) throw new Error(`operation log unavailable (${res.status}) at ${opsUrl}`);
-  return res.json();
-}
-const lastSeqOf = (log) => (log.log.length > 0 ? log.log[log.log.length - 1].seq : -1);
 
 // --- a tenant with one member allowed to create payments
 const tid = `bench-idem-${randomUUID().slice(0, 8)}`;

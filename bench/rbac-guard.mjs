@@ -9,45 +9,24 @@
  * functions/lib (`npm run build` in functions/). Bounded: fixed iteration counts and a watchdog.
  */
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { lastSeqOf, operationLog, setUpBench } from "./lib/harness.mjs";
 import { median, printTable } from "./lib/table.mjs";
 
-const WATCHDOG_MS = 120_000;
-setTimeout(() => {
-  console.error(`rbac-guard: gave up after ${WATCHDOG_MS / 1000} s`);
-  process.exit(1);
-}, WATCHDOG_MS).unref();
 
-process.env.GCLOUD_PROJECT ??= "demo-saas-core";
-process.env.FIRESTORE_EMULATOR_HOST ??= "127.0.0.1:8080";
-process.env.FIREBASE_AUTH_EMULATOR_HOST ??= "127.0.0.1:9099";
+const { require, load } = setUpBench("rbac-guard", { watchdogMs: 120_000 });
+const { admit } = load("platform/pipeline.js");
+const { tenantCallable } = load("platform/callable.js");
+const { NoInput } = load("platform/validation.js");
+const { rootFirestore } = load("platform/admin.js");
+const { permissionCacheSize } = load("rbac/effective.js");
 
-const here = dirname(fileURLToPath(import.meta.url));
-const lib = join(here, "../functions/lib");
-const require = createRequire(join(lib, "index.js"));
-const { admit } = require(join(lib, "platform/pipeline.js"));
-const { tenantCallable } = require(join(lib, "platform/callable.js"));
-const { NoInput } = require(join(lib, "platform/validation.js"));
-const { rootFirestore } = require(join(lib, "platform/admin.js"));
-const { permissionCacheSize } = require(join(lib, "rbac/effective.js"));
-
-// Params get their declared defaults, as the Firebase CLI provides them in a deployment.
-require(join(lib, "platform/config.js")).applyParamDefaults();
 
 const SAMPLES = Number(process.env.RBAC_BENCH_SAMPLES ?? 41);
 const CALLS_PER_SAMPLE = Number(process.env.RBAC_BENCH_CALLS ?? 200);
 const WARMUP_CALLS = 500;
 
 const project = process.env.GCLOUD_PROJECT;
-const opsUrl = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/operations`;
 
-async function operationLog() {
-  const res = await fetch(opsUrl);
-  if (!res.ok) throw new Error(`operation log unavailable (${res.status}) at ${opsUrl}`);
-  return res.json();
-}
 
 // --- a tenant with one member on a built-in role and one on a custom role (closure over a chain)
 const tid = `bench-${randomUUID().slice(0, 12)}`;
@@ -90,7 +69,6 @@ const rows = {
   "whole tenantCallable, warm (info)": () => probe.run(request),
 };
 
-const lastSeqOf = (log) => (log.log.length > 0 ? log.log[log.log.length - 1].seq : -1);
 const tenantEntries = (log, afterSeq) => log.log.filter((e) => e.seq > afterSeq && e.path.includes(`tenants/${tid}`));
 
 // Warm-up: the first call of each caller is cold (reads tenant, member, custom roles).

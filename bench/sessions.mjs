@@ -12,41 +12,18 @@
  * functions/). Bounded: fixed iteration counts and a watchdog.
  */
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { lastSeqOf, operationLog, setUpBench } from "./lib/harness.mjs";
 import { median, printTable } from "./lib/table.mjs";
 
-const WATCHDOG_MS = 180_000;
-setTimeout(() => {
-  console.error(`sessions: gave up after ${WATCHDOG_MS / 1000} s`);
-  process.exit(1);
-}, WATCHDOG_MS).unref();
 
-process.env.GCLOUD_PROJECT ??= "demo-saas-core";
-process.env.FIRESTORE_EMULATOR_HOST ??= "127.0.0.1:8080";
-process.env.FIREBASE_AUTH_EMULATOR_HOST ??= "127.0.0.1:9099";
-// A throwaway key, as the emulator's .secret.local would provide (never a real one).
-process.env.DATA_ENCRYPTION_KEY ??= Buffer.alloc(32, 7).toString("base64");
-
-const here = dirname(fileURLToPath(import.meta.url));
-const lib = join(here, "../functions/lib");
-const require = createRequire(join(lib, "index.js"));
-require(join(lib, "platform/config.js")).applyParamDefaults();
-const { rootFirestore, adminAuth } = require(join(lib, "platform/admin.js"));
-const sessions = require(join(lib, "sessions/service.js"));
+const { require, load } = setUpBench("sessions", { watchdogMs: 180_000, env: { DATA_ENCRYPTION_KEY: Buffer.alloc(32, 7).toString("base64") } });
+const { rootFirestore, adminAuth } = load("platform/admin.js");
+const sessions = load("sessions/service.js");
 
 const SAMPLES = Number(process.env.SESSIONS_BENCH_SAMPLES ?? 21);
 const CALLS = Number(process.env.SESSIONS_BENCH_CALLS ?? 10);
 
 const project = process.env.GCLOUD_PROJECT;
-const opsUrl = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/operations`;
-async function operationLog() {
-  const res = await fetch(opsUrl);
-  if (!res.ok) throw new Error(`operation log unavailable (${res.status}) at ${opsUrl}`);
-  return res.json();
-}
-const lastSeqOf = (log) => (log.log.length > 0 ? log.log[log.log.length - 1].seq : -1);
 
 const db = rootFirestore();
 const auth = adminAuth();

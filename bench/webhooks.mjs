@@ -14,29 +14,14 @@
  * (127.0.0.1:8080), the Cloud Tasks emulator (127.0.0.1:9499) and a built functions/lib.
  */
 import { createHmac, randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { lastSeqOf, operationLog, setUpBench } from "./lib/harness.mjs";
 import { median, printTable } from "./lib/table.mjs";
 
-const WATCHDOG_MS = 240_000;
-setTimeout(() => {
-  console.error(`webhooks: gave up after ${WATCHDOG_MS / 1000} s`);
-  process.exit(1);
-}, WATCHDOG_MS).unref();
 
-process.env.GCLOUD_PROJECT ??= "demo-saas-core";
-process.env.FIRESTORE_EMULATOR_HOST ??= "127.0.0.1:8080";
-process.env.CLOUD_TASKS_EMULATOR_HOST ??= "127.0.0.1:9499";
-process.env.PAYMENT_WEBHOOK_SECRET ??= "whsec_test_provider_secret";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const lib = join(here, "../functions/lib");
-const require = createRequire(join(lib, "index.js"));
-require(join(lib, "platform/config.js")).applyParamDefaults();
-const { httpsEndpoint } = require(join(lib, "platform/https.js"));
-const { acknowledge } = require(join(lib, "payments/inbound.js"));
-const { cloudTasksEnqueue } = require(join(lib, "webhooks/tasks.js"));
+const { require, load } = setUpBench("webhooks", { watchdogMs: 240_000, env: { CLOUD_TASKS_EMULATOR_HOST: "127.0.0.1:9499", PAYMENT_WEBHOOK_SECRET: "whsec_test_provider_secret" } });
+const { httpsEndpoint } = load("platform/https.js");
+const { acknowledge } = load("payments/inbound.js");
+const { cloudTasksEnqueue } = load("webhooks/tasks.js");
 const { onRequest } = require("firebase-functions/v2/https");
 const express = require("express");
 const { z } = require("zod");
@@ -127,12 +112,6 @@ async function timed(path, request) {
   return ms;
 }
 
-const opsUrl = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/operations`;
-async function operationLog() {
-  const res = await fetch(opsUrl);
-  if (!res.ok) throw new Error(`operation log unavailable (${res.status}) at ${opsUrl}`);
-  return res.json();
-}
 
 for (let i = 0; i < WARMUP; i++) {
   await timed("/bare", { body: "{}", headers: { "content-type": "application/json" } });
