@@ -8,39 +8,16 @@
  * functions/lib. Bounded: fixed iteration counts and a watchdog.
  */
 import { randomUUID } from "node:crypto";
-import { createRequire } from "node:module";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { lastSeqOf, operationLog, setUpBench } from "./lib/harness.mjs";
 import { median, printTable } from "./lib/table.mjs";
 
-const WATCHDOG_MS = 120_000;
-setTimeout(() => {
-  console.error(`tenant-cache: gave up after ${WATCHDOG_MS / 1000} s`);
-  process.exit(1);
-}, WATCHDOG_MS).unref();
-
-process.env.GCLOUD_PROJECT ??= "demo-saas-core";
-process.env.FIRESTORE_EMULATOR_HOST ??= "127.0.0.1:8080";
-
-const here = dirname(fileURLToPath(import.meta.url));
-const lib = join(here, "../functions/lib");
-const require = createRequire(join(lib, "index.js"));
-require(join(lib, "platform/config.js")).applyParamDefaults();
-const { rootFirestore } = require(join(lib, "platform/admin.js"));
-const { resolveTenant, TenantCache } = require(join(lib, "tenancy/resolver.js"));
+const { load } = setUpBench("tenant-cache", { watchdogMs: 120_000 });
+const { rootFirestore } = load("platform/admin.js");
+const { resolveTenant, TenantCache } = load("tenancy/resolver.js");
 
 const SAMPLES = Number(process.env.TENANT_BENCH_SAMPLES ?? 21);
 const WARM_CALLS = 500;
 const COLD_CALLS = 10;
-
-const project = process.env.GCLOUD_PROJECT;
-const opsUrl = `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${project}/operations`;
-const operationLog = async () => {
-  const res = await fetch(opsUrl);
-  if (!res.ok) throw new Error(`operation log unavailable (${res.status}) at ${opsUrl}`);
-  return res.json();
-};
-const lastSeqOf = (log) => (log.log.length > 0 ? log.log[log.log.length - 1].seq : -1);
 
 const tid = `bench-${randomUUID().slice(0, 12)}`;
 const uid = "u-bench";
