@@ -13,7 +13,8 @@ import { generateObjectName, nameInTenant, validateObjectName } from "../../src/
 import { signDownloadUrl, signUploadUrl, type SigningDeps } from "../../src/storage/service";
 
 const CLIENT_EMAIL = "signer@demo-saas-core.iam.gserviceaccount.com";
-const NOW = Date.UTC(2026, 10, 21, 6, 0, 0);
+// A fixed clock in the future: the Storage client refuses expiries before its own wall clock.
+const NOW = Date.UTC(2099, 0, 15, 6, 0, 0);
 const TID = "t-alpha";
 
 let bucket: Bucket;
@@ -112,8 +113,8 @@ describe("upload URLs", () => {
     const q = verifyV4(signed.url, "PUT", signed.headers);
     expect(q.get("X-Goog-Algorithm")).toBe("GOOG4-RSA-SHA256");
     expect(q.get("X-Goog-Expires")).toBe("900");
-    expect(q.get("X-Goog-Date")).toBe("20261121T060000Z");
-    expect(q.get("X-Goog-Credential")).toBe(`${CLIENT_EMAIL}/20261121/auto/storage/goog4_request`);
+    expect(q.get("X-Goog-Date")).toBe("20990115T060000Z");
+    expect(q.get("X-Goog-Credential")).toBe(`${CLIENT_EMAIL}/20990115/auto/storage/goog4_request`);
     expect(q.get("X-Goog-SignedHeaders")!.split(";")).toEqual(
       expect.arrayContaining(["content-type", "host", "x-goog-content-length-range"]),
     );
