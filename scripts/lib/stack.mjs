@@ -53,6 +53,43 @@ function cachedJar(prefix) {
   return existsSync(dir) && readdirSync(dir).some((f) => f.startsWith(prefix) && f.endsWith(".jar"));
 }
 
+/** The official Cloud Firestore emulator shipped by the google-cloud-cli package, if installed. */
+export function gcloudFirestoreJar() {
+  const candidates = [
+    process.env.CLOUDSDK_ROOT_DIR && join(process.env.CLOUDSDK_ROOT_DIR, "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"),
+    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar",
+    "/usr/share/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar",
+  ].filter(Boolean);
+  return candidates.find((path) => existsSync(path));
+}
+
+/**
+ * Starts the official Firestore emulator from the google-cloud-cli jar (it runs on Java 17) for
+ * the security-rules suite, which our emulator cannot serve. Resolves to `{host, stop}` or null.
+ */
+export async function startRulesEmulator({ log = console.log } = {}) {
+  const jar = gcloudFirestoreJar();
+  if (!jar || javaMajor() === 0) return null;
+  const port = (PORTS.firestore ?? 8080) + 100;
+  if (await portOpen(port)) throw new Error(`port ${port} (rules emulator) is already in use`);
+  const child = spawn("java", ["-cp", jar, "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start", `--host=${HOST}`, `--port=${port}`], {
+    stdio: "ignore",
+    detached: true,
+  });
+  await waitFor(() => portOpen(port), "the official Firestore emulator", 60_000);
+  log(`rules: official Cloud Firestore emulator (${jar}) on ${HOST}:${port}`);
+  return {
+    host: `${HOST}:${port}`,
+    stop: async () => {
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        /* already gone */
+      }
+    },
+  };
+}
+
 /** Which Firestore emulator to use, and what the choice leaves out. */
 export function chooseFirestore() {
   const java = javaMajor();
