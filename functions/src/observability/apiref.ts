@@ -7,7 +7,8 @@
  *
  * Not imported by any function; only the script and the test load it.
  */
-import { z } from "zod";
+import type { z } from "zod";
+import { zodToJsonSchema } from "zod-to-json-schema";
 import { specOf, type FunctionSpec } from "../platform/spec";
 import type { PermissionRequirement } from "../rbac/effective";
 
@@ -36,10 +37,23 @@ function jsonSchema(schema: z.ZodType | undefined, io: "input" | "output"): unkn
   if (!schema) return undefined;
   // "any" for parts JSON Schema cannot express (transforms, custom refinements): the reference
   // still shows the shape a client sends, and the server's zod parse stays the authority.
-  const out = z.toJSONSchema(schema, { io, unrepresentable: "any", target: "draft-2020-12" }) as Record<
-    string,
-    unknown
-  >;
+  return inputJsonSchema(schema, io);
+}
+
+/**
+ * The JSON Schema of a zod schema, as a client sees it: `io: "input"` describes what may be sent
+ * (before transforms and defaults), `"output"` what comes back. No `$ref`s, so each function's
+ * entry stands alone.
+ */
+export function inputJsonSchema(schema: z.ZodType, io: "input" | "output" = "input"): Record<string, unknown> {
+  // zod-to-json-schema's generic signature recurses through the schema type; the erased call
+  // returns the same JSON.
+  const convert = zodToJsonSchema as (schema: unknown, options: Record<string, unknown>) => unknown;
+  const out = convert(schema, {
+    $refStrategy: "none",
+    effectStrategy: io === "input" ? "input" : "any",
+    pipeStrategy: io,
+  }) as Record<string, unknown>;
   delete out.$schema;
   return out;
 }

@@ -46,7 +46,7 @@ export const metrics = httpsEndpoint(
     description:
       "Prometheus text exposition of every counter, summed across instances; requires the operator bearer token.",
     methods: ["GET"],
-    input: z.object({}).loose(),
+    input: z.object({}).passthrough(),
     auth: "none",
     options: { secrets: [secrets.operatorToken] },
   },

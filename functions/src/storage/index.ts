@@ -20,11 +20,11 @@ async function deps(): Promise<SigningDeps> {
 }
 
 const SignedUrlOutput = z.object({
-  url: z.url(),
+  url: z.string().url(),
   method: z.enum(["PUT", "GET"]),
   headers: z.record(z.string(), z.string()),
   path: z.string(),
-  expiresAt: z.iso.datetime(),
+  expiresAt: z.string().datetime(),
 });
 
 export const GetUploadUrlInput = z.strictObject({

@@ -37,7 +37,7 @@ const Email = z
   .trim()
   .toLowerCase()
   .max(254, "must be at most 254 characters")
-  .pipe(z.email("must be an email address"));
+  .pipe(z.string().email("must be an email address"));
 
 const RoleName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be 1-64 letters, digits, '-' or '_'");
 

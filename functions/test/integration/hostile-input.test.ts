@@ -10,9 +10,9 @@
  */
 import fc from "fast-check";
 import { HttpsError } from "firebase-functions/v2/https";
-import { z } from "zod";
 import * as exported from "../../src/index";
 import { adminAuth } from "../../src/platform/admin";
+import { inputJsonSchema } from "../../src/observability/apiref";
 import { specOf, type FunctionSpec } from "../../src/platform/spec";
 import {
   callAs,
@@ -38,7 +38,7 @@ const functions = Object.entries(exported as Exported)
 function schemaKeys(spec: FunctionSpec): string[] {
   if (!spec.input) return [];
   try {
-    const json = z.toJSONSchema(spec.input, { unrepresentable: "any", io: "input" }) as {
+    const json = inputJsonSchema(spec.input) as {
       properties?: Record<string, unknown>;
       anyOf?: { properties?: Record<string, unknown> }[];
     };
