@@ -10,17 +10,24 @@ const INT64_MAX = (1n << 63n) - 1n;
 const INT64_MIN = -(1n << 63n);
 
 /**
- * Computes every aggregation of a query over its matched documents, by alias. Every match takes
- * part in every aggregation (sum/avg skip non-numeric values); production documents that once a
- * field is aggregated, documents lacking it drop out of all aggregations, count included — see
- * the README's list of differences.
+ * Computes every aggregation of a query over its matched documents. Firestore behaviour: once
+ * fields are aggregated (sum/avg), only documents containing every aggregated field take part —
+ * in all of the query's aggregations, count included (the official emulator answers so, and the
+ * Firebase JS SDK's integration test "performs aggregations on documents with all aggregated
+ * fields" expects it). Returns those documents (they are what is billed) and the results by alias.
  */
-export function computeAggregations(aggregations: Message[], hits: Hit[]): Record<string, Value> {
+export function computeAggregations(aggregations: Message[], matched: Hit[]): { hits: Hit[]; fields: Record<string, Value> } {
+  const aggFields = aggregations.flatMap((a) => {
+    const f = (a.sum ?? a.avg)?.field?.fieldPath;
+    return typeof f === "string" ? [parseFieldPath(f)] : [];
+  });
+  const hits =
+    aggFields.length === 0 ? matched : matched.filter((h) => aggFields.every((segs) => getField(h.version.fields ?? undefined, segs) !== undefined));
   const fields: Record<string, Value> = {};
   aggregations.forEach((a, i) => {
     fields[a.alias || `field_${i + 1}`] = aggregate(a, hits);
   });
-  return fields;
+  return { hits, fields };
 }
 
 /** Computes one aggregation (count, sum or avg) over the query's results. */

@@ -396,8 +396,8 @@ export class Emulator {
     if (aggregations.length === 0) throw invalid("At least one aggregation is required.");
     const ctx = this.readContext(st, req);
     return this.read(ctx, signal, async () => {
-      const hits = await this.queryHits(st, parent.path, agg.structuredQuery, ctx);
-      const fields = computeAggregations(aggregations, hits);
+      const matched = await this.queryHits(st, parent.path, agg.structuredQuery, ctx);
+      const { hits, fields } = computeAggregations(aggregations, matched);
       // Aggregations bill one read per batch of up to 1000 index entries.
       const reads = Math.max(1, Math.ceil(hits.length / 1000));
       st.ops.recordReads(reads, queryScope(parent.path, agg.structuredQuery).label, "RunAggregationQuery", !!ctx.txn);
@@ -559,6 +559,15 @@ export class Emulator {
   private async batchWrite(req: Message): Promise<Message> {
     const st = this.state(parseName(req.database, "database"));
     const writes: Message[] = req.writes ?? [];
+    // google.firestore.v1 Firestore.BatchWrite: "Method does not allow more than one write per
+    // document" (BatchWriteRequest.writes: "You cannot write to the same document more than once
+    // per request"); production rejects the whole request, before applying anything.
+    const seen = new Set<string>();
+    for (const w of writes) {
+      const target = writeTarget(w);
+      if (seen.has(target)) throw invalid("the same document cannot be written more than once in a single request");
+      seen.add(target);
+    }
     const writeResults: Message[] = [];
     const status: Message[] = [];
     for (const w of writes) {

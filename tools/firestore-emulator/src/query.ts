@@ -247,9 +247,10 @@ function matches(f: Message, name: string, v: Version): boolean {
       case "ARRAY_CONTAINS":
         return x.arrayValue !== undefined && contains(arrayValues(x), want);
       case "IN":
-        // `in` is a set of equality matches; NaN is only found by IS_NAN (as the official
-        // emulator answers). `in [null]` matches null here; see the README's differences.
-        return !isNaNValue(x) && contains(arrayValues(want), x);
+        // `in` is a set of equality matches on values; null and NaN are only found by
+        // IS_NULL / IS_NAN: `in [null]` and `in [NaN]` match nothing (the official emulator, and
+        // the Firebase JS SDK's integration test "can use IN filters").
+        return !isNullValue(x) && !isNaNValue(x) && contains(arrayValues(want), x);
       case "NOT_IN": {
         const list = arrayValues(want);
         if (list.some((e) => rankOf(e) === Rank.Null)) return false;

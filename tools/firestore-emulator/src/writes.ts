@@ -84,9 +84,9 @@ const INT64_MIN = -(1n << 63n);
 function applyTransform(t: Message, cur: Value | undefined, commitUs: number): { stored: Value; reported: Value } {
   if (t.setToServerValue !== undefined) {
     if (t.setToServerValue !== "REQUEST_TIME") throw invalid(`Unsupported server value ${t.setToServerValue}.`);
-    // The commit time itself, so a server timestamp equals the write's update time. (The proto
-    // documents millisecond precision for REQUEST_TIME; see README "Differences".)
-    const v = { timestampValue: usToTimestamp(commitUs) };
+    // REQUEST_TIME has millisecond precision (google.firestore.v1 DocumentTransform), unlike
+    // commit times, which are microseconds.
+    const v = { timestampValue: usToTimestamp(commitUs - (commitUs % 1000)) };
     return { stored: v, reported: v };
   }
   if (t.increment !== undefined) {

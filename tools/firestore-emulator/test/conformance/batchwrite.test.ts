@@ -2,7 +2,7 @@
  * BatchWrite (BulkWriter in the SDK): writes are applied independently — a failing write does
  * not fail (or roll back) the others, and each write reports its own status.
  */
-import { Code, setupConformance } from "./helpers";
+import { Code, codeOf, setupConformance } from "./helpers";
 
 const ctx = setupConformance(__filename);
 
@@ -37,6 +37,9 @@ describe("BatchWrite via BulkWriter", () => {
 
   it("returns per-write statuses from the raw BatchWrite RPC", async () => {
     await ctx.db.doc("bw/a").set({ v: 1 });
+    await ctx.db.doc("bw/c").set({ v: 1 });
+    // One write per document: google.firestore.v1 Firestore.BatchWrite "does not allow more than
+    // one write per document" (see the next test).
     const [res] = await ctx.raw.batchWrite(
       {
         database: `projects/${ctx.projectId}/databases/(default)`,
@@ -46,16 +49,41 @@ describe("BatchWrite via BulkWriter", () => {
             update: { name: `${ctx.docsRoot}/bw/a`, fields: { v: { integerValue: "3" } } },
             currentDocument: { exists: false },
           },
-          { delete: `${ctx.docsRoot}/bw/a`, currentDocument: { exists: true } },
+          { delete: `${ctx.docsRoot}/bw/c`, currentDocument: { exists: true } },
         ],
       },
       ctx.callOpts,
     );
     expect(res.status.map((s: { code?: number }) => s.code ?? 0)).toEqual([0, Code.ALREADY_EXISTS, 0]);
     expect(res.writeResults).toHaveLength(3);
-    const [a, b] = await ctx.db.getAll(ctx.db.doc("bw/a"), ctx.db.doc("bw/b"));
-    expect(a.exists).toBe(false);
+    const [a, b, c] = await ctx.db.getAll(ctx.db.doc("bw/a"), ctx.db.doc("bw/b"), ctx.db.doc("bw/c"));
+    expect(a.get("v")).toBe(1);
     expect(b.get("v")).toBe(2);
+    expect(c.exists).toBe(false);
+  });
+
+  it("rejects a raw BatchWrite that writes one document twice (INVALID_ARGUMENT, nothing applied)", async () => {
+    // google.firestore.v1 firestore.proto: BatchWrite "does not allow more than one write per
+    // document"; BatchWriteRequest.writes: "You cannot write to the same document more than once
+    // per request". Production rejects the whole request.
+    await ctx.db.doc("bw/a").set({ v: 1 });
+    const code = await codeOf(
+      ctx.raw.batchWrite(
+        {
+          database: `projects/${ctx.projectId}/databases/(default)`,
+          writes: [
+            { update: { name: `${ctx.docsRoot}/bw/b`, fields: { v: { integerValue: "2" } } } },
+            { update: { name: `${ctx.docsRoot}/bw/a`, fields: { v: { integerValue: "3" } } } },
+            { delete: `${ctx.docsRoot}/bw/a` },
+          ],
+        },
+        ctx.callOpts,
+      ),
+    );
+    expect(code).toBe(Code.INVALID_ARGUMENT);
+    const [a, b] = await ctx.db.getAll(ctx.db.doc("bw/a"), ctx.db.doc("bw/b"));
+    expect(a.get("v")).toBe(1);
+    expect(b.exists).toBe(false);
   });
 
   it("writes many documents (bulk import of 250 docs)", async () => {
