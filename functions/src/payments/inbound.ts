@@ -22,6 +22,7 @@ import { AppError, invalidArgument } from "../platform/errors";
 import type { HttpResult } from "../platform/https";
 import { log } from "../platform/logger";
 import { metrics } from "../platform/metrics";
+import { withSpan } from "../platform/tracing-port";
 import {
   notifyDeadLetter,
   putDeadLetter,
@@ -33,7 +34,7 @@ import {
 } from "../webhooks/deadletters";
 import { verifyProviderSignature } from "../webhooks/signature";
 import { inboundEventRef, runRootTransaction, tenantDbFor } from "../webhooks/store";
-import { taskId, type Enqueue } from "../webhooks/tasks";
+import { taskId, TraceContext, type Enqueue } from "../webhooks/tasks";
 import { decide, PaymentEvent, type PaymentState } from "./model";
 import { normalise, PROVIDER } from "./provider";
 
@@ -89,7 +90,7 @@ export async function acknowledge(
     nowSeconds: Math.floor(now() / 1000),
   });
   if (!check.ok) {
-    metrics.inc("inbound_webhooks", { provider: PROVIDER, outcome: check.reason });
+    metrics.inc("inbound_webhooks_total", { provider: PROVIDER, outcome: check.reason });
     log.security("webhook-signature-rejected", { provider: PROVIDER, reason: check.reason });
     throw new AppError("invalid-argument", "The webhook signature is invalid or too old.", {
       reason: check.reason === "stale-timestamp" ? "stale-timestamp" : "bad-signature",
@@ -98,7 +99,7 @@ export async function acknowledge(
 
   const normalised = normalise(body);
   if (normalised.kind === "ignored") {
-    metrics.inc("inbound_webhooks", { provider: PROVIDER, outcome: `ignored-${normalised.reason}` });
+    metrics.inc("inbound_webhooks_total", { provider: PROVIDER, outcome: `ignored-${normalised.reason}` });
     return { status: 200, body: { received: true, ignored: normalised.reason } };
   }
   const event = normalised.event;
@@ -134,7 +135,7 @@ export async function acknowledge(
     log.error("inbound event not enqueued", { eventId: event.eventId, cause: String(error) });
     throw unavailable("The event could not be queued; retry later.");
   }
-  metrics.inc("inbound_webhooks", { provider: PROVIDER, outcome: "accepted" });
+  metrics.inc("inbound_webhooks_total", { provider: PROVIDER, outcome: "accepted" });
   return { status: 200, body: { received: true } };
 }
 
@@ -154,7 +155,7 @@ async function acknowledgeDuplicate(
       throw unavailable("The event could not be queued; retry later.");
     }
   }
-  metrics.inc("inbound_webhooks", { provider: PROVIDER, outcome: "duplicate" });
+  metrics.inc("inbound_webhooks_total", { provider: PROVIDER, outcome: "duplicate" });
   return { status: 200, body: { received: true, duplicate: true } };
 }
 
@@ -170,7 +171,12 @@ export class PermanentEventError extends Error {
   }
 }
 
-export const PaymentTask = z.strictObject({ event: PaymentEvent, replay: ReplayMarker.optional() });
+export const PaymentTask = z.strictObject({
+  event: PaymentEvent,
+  replay: ReplayMarker.optional(),
+  /** Set by `cloudTasksEnqueue`: the trace of the webhook request that queued the event. */
+  trace: TraceContext.optional(),
+});
 export type PaymentTask = z.infer<typeof PaymentTask>;
 
 export interface ProcessDeps {
@@ -202,27 +208,29 @@ async function apply(task: PaymentTask, attempt: number, deps: ProcessDeps): Pro
   const db = tenantDbFor(event.tenantId);
   const paymentRef = db.doc(`payments/${event.paymentId}`);
   const recordRef = inboundEventRef(event.provider, event.eventId);
-  return db.runTransaction(async (tx) => {
-    const snap = await tx.get(paymentRef);
-    if (!snap.exists) throw new PermanentEventError("no such payment in the named tenant", "unroutable");
-    const decision = decide(snap.data() as PaymentState, event);
-    if (decision.kind === "mismatch") throw new PermanentEventError(decision.reason, "tenant");
-    let outcome: ProcessOutcome = "duplicate";
-    if (decision.kind === "apply") {
-      outcome = decision.moved ? "applied" : "stale";
-      tx.update(paymentRef, {
-        status: decision.status,
-        providerPaymentId: decision.providerPaymentId,
-        appliedEventIds: decision.appliedEventIds,
-        lastEventAt: Timestamp.fromMillis(event.created * 1000),
-        updatedAt: Timestamp.fromDate(now),
-        ...(decision.moved ? { statusChangedAt: Timestamp.fromDate(now) } : {}),
-      });
-    }
-    markRecord(tx, recordRef, "processed", attempt, now, deps.retentionDays);
-    if (replay) resolveDeadLetter(tx, scopeOf(replay), replay.deadLetterId, now);
-    return outcome;
-  });
+  return withSpan("firestore.transaction", () =>
+    db.runTransaction(async (tx) => {
+      const snap = await tx.get(paymentRef);
+      if (!snap.exists) throw new PermanentEventError("no such payment in the named tenant", "unroutable");
+      const decision = decide(snap.data() as PaymentState, event);
+      if (decision.kind === "mismatch") throw new PermanentEventError(decision.reason, "tenant");
+      let outcome: ProcessOutcome = "duplicate";
+      if (decision.kind === "apply") {
+        outcome = decision.moved ? "applied" : "stale";
+        tx.update(paymentRef, {
+          status: decision.status,
+          providerPaymentId: decision.providerPaymentId,
+          appliedEventIds: decision.appliedEventIds,
+          lastEventAt: Timestamp.fromMillis(event.created * 1000),
+          updatedAt: Timestamp.fromDate(now),
+          ...(decision.moved ? { statusChangedAt: Timestamp.fromDate(now) } : {}),
+        });
+      }
+      markRecord(tx, recordRef, "processed", attempt, now, deps.retentionDays);
+      if (replay) resolveDeadLetter(tx, scopeOf(replay), replay.deadLetterId, now);
+      return outcome;
+    }),
+  );
 }
 
 function markRecord(
@@ -298,7 +306,7 @@ async function deadLetter(
     return { outcome: "dead-lettered" as const, tenantId: scope.kind === "tenant" ? db.tenantId : null, message };
   });
   if (result.outcome === "dead-lettered") {
-    metrics.inc("inbound_events", { outcome: "dead-lettered" });
+    metrics.inc("inbound_events_total", { outcome: "dead-lettered" });
     log.warn("inbound event dead-lettered", { eventId: event.eventId, attempts: attempt });
     await notifyDeadLetter(
       {
@@ -338,7 +346,7 @@ export async function processPaymentTask(data: unknown, attempt: number, deps: P
   if (!parsed.success) {
     // Only this codebase enqueues here; a malformed payload is a bug, retrying cannot fix it.
     log.error("malformed payment task payload dropped", { issues: parsed.error.issues.length });
-    metrics.inc("inbound_events", { outcome: "malformed" });
+    metrics.inc("inbound_events_total", { outcome: "malformed" });
     return "dead-lettered";
   }
   const task = parsed.data;
@@ -348,7 +356,7 @@ export async function processPaymentTask(data: unknown, attempt: number, deps: P
     if (fault === "before") throw new Error(`injected fault before commit (attempt ${attempt})`);
     const outcome = await apply(task, attempt, deps);
     if (fault === "after") throw new Error(`injected fault after commit (attempt ${attempt})`);
-    metrics.inc("inbound_events", { outcome });
+    metrics.inc("inbound_events_total", { outcome });
     log.info("inbound event processed", { eventId: task.event.eventId, outcome, retryCount: attempt - 1 });
     return outcome;
   } catch (error) {

@@ -9,14 +9,14 @@ import { onTaskDispatched } from "firebase-functions/v2/tasks";
 import { z } from "zod";
 import { tenantCallable } from "../platform/callable";
 import { intValue, params, runtime, secrets } from "../platform/config";
-import { withInvocation } from "../platform/context";
 import { notFound } from "../platform/errors";
 import { httpsEndpoint } from "../platform/https";
-import { withSpec } from "../platform/spec";
+import { withSpec, type FunctionSpec } from "../platform/spec";
+import { traceTask } from "../platform/tracing-port";
 import { DocId } from "../platform/validation";
 import { secretList } from "../webhooks/signature";
 import { attemptOf, cloudTasksEnqueue } from "../webhooks/tasks";
-import { acknowledge, PAYMENT_QUEUE, processPaymentTask } from "./inbound";
+import { acknowledge, PAYMENT_QUEUE, PaymentTask, processPaymentTask } from "./inbound";
 import { Amount, Currency, type PaymentStatus } from "./model";
 
 const CreatePaymentInput = z.strictObject({
@@ -145,6 +145,15 @@ function faultPercent(): number {
   return runtime.isEmulator() ? intValue(params.webhookFaultInjectionPercent) : 0;
 }
 
+const PAYMENT_TASK_SPEC: FunctionSpec = {
+  kind: "task",
+  name: PAYMENT_QUEUE,
+  description: "Applies an inbound payment event to its payment; dead-letters it after the last attempt.",
+  input: PaymentTask,
+  auth: "none",
+  tenant: false,
+};
+
 export const processPaymentEvent = withSpec(
   onTaskDispatched(
     {
@@ -158,7 +167,8 @@ export const processPaymentEvent = withSpec(
       rateLimits: { maxConcurrentDispatches: params.webhookTaskConcurrency.param, maxDispatchesPerSecond: 100 },
     },
     (request) =>
-      withInvocation({ fn: PAYMENT_QUEUE }, async () => {
+      // Continues the trace of the `paymentWebhook` request that queued the event.
+      traceTask(PAYMENT_TASK_SPEC, request, async () => {
         await processPaymentTask(request.data, attemptOf(request), {
           maxAttempts: intValue(params.webhookMaxAttempts),
           retentionDays: intValue(params.inboundEventRetentionDays),
@@ -166,11 +176,5 @@ export const processPaymentEvent = withSpec(
         });
       }),
   ),
-  {
-    kind: "task",
-    name: PAYMENT_QUEUE,
-    description: "Applies an inbound payment event to its payment; dead-letters it after the last attempt.",
-    auth: "none",
-    tenant: false,
-  },
+  PAYMENT_TASK_SPEC,
 );

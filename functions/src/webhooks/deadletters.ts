@@ -182,10 +182,10 @@ export async function notifyDeadLetter(
         timer = setTimeout(() => reject(new Error("publish timed out")), PUBLISH_TIMEOUT_MS);
       }),
     ]);
-    metrics.inc("dead_letter_notifications", { source: notice.source, outcome: "published" });
+    metrics.inc("dead_letter_notifications_total", { source: notice.source, outcome: "published" });
     return true;
   } catch (error) {
-    metrics.inc("dead_letter_notifications", { source: notice.source, outcome: "failed" });
+    metrics.inc("dead_letter_notifications_total", { source: notice.source, outcome: "failed" });
     log.warn("dead-letter notice not published", {
       deadLetterId: notice.deadLetterId,
       source: notice.source,
@@ -292,7 +292,7 @@ export async function replayDeadLetterIds(
     const replay: ReplayMarker = { deadLetterId: id, round: claim.round, tenantId: scopeTenant(scope) };
     try {
       await deps.enqueue(claim.letter.queue, { ...claim.letter.payload, replay }, { id: `${id}-r${claim.round}` });
-      metrics.inc("dead_letter_replays", { source: claim.letter.source, outcome: "replayed" });
+      metrics.inc("dead_letter_replays_total", { source: claim.letter.source, outcome: "replayed" });
       results.push({ id, outcome: "replayed" });
     } catch (error) {
       log.error("dead-letter replay could not be enqueued", {

@@ -6,12 +6,12 @@ import { onTaskDispatched } from "firebase-functions/v2/tasks";
 import { z } from "zod";
 import { callable, tenantCallable } from "../platform/callable";
 import { params, secrets } from "../platform/config";
-import { withInvocation } from "../platform/context";
-import { withSpec } from "../platform/spec";
+import { withSpec, type FunctionSpec } from "../platform/spec";
+import { traceTask } from "../platform/tracing-port";
 import { TenantId } from "../platform/validation";
 import { listDeadLetterPage, replayDeadLetterIds, type DeadLetterScope } from "./deadletters";
 import { deliveryPolicy, deliverySettings } from "./endpoints";
-import { DELIVERY_QUEUE, publishEvent as publish, runDelivery, type PublishOptions } from "./outbound";
+import { DELIVERY_QUEUE, DeliveryTask, publishEvent as publish, runDelivery, type PublishOptions } from "./outbound";
 import { tenantDbFor } from "./store";
 import { cloudTasksEnqueue } from "./tasks";
 
@@ -40,6 +40,15 @@ export function publishEvent(
   return publish(tenantId, type, payload, { enqueue: cloudTasksEnqueue, ...options });
 }
 
+const DELIVERY_SPEC: FunctionSpec = {
+  kind: "task",
+  name: DELIVERY_QUEUE,
+  description: "Delivers one attempt of an outgoing webhook and schedules the next one.",
+  input: DeliveryTask,
+  auth: "none",
+  tenant: false,
+};
+
 export const deliverWebhook = withSpec(
   onTaskDispatched(
     {
@@ -52,7 +61,8 @@ export const deliverWebhook = withSpec(
       secrets: [secrets.dataEncryptionKey],
     },
     (request) =>
-      withInvocation({ fn: DELIVERY_QUEUE }, async () => {
+      // One trace per webhook: the span continues the publisher's trace carried in the payload.
+      traceTask(DELIVERY_SPEC, request, async () => {
         await runDelivery(request.data, {
           ...deliverySettings(),
           enqueue: cloudTasksEnqueue,
@@ -60,13 +70,7 @@ export const deliverWebhook = withSpec(
         });
       }),
   ),
-  {
-    kind: "task",
-    name: DELIVERY_QUEUE,
-    description: "Delivers one attempt of an outgoing webhook and schedules the next one.",
-    auth: "none",
-    tenant: false,
-  },
+  DELIVERY_SPEC,
 );
 
 const DeadLetterId = z.string().regex(/^[A-Za-z0-9_-]{1,200}$/);

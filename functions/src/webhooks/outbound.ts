@@ -19,6 +19,7 @@ import { decryptString } from "../platform/crypto";
 import { invalidArgument } from "../platform/errors";
 import { log } from "../platform/logger";
 import { metrics } from "../platform/metrics";
+import { withSpan } from "../platform/tracing-port";
 import type { TenantDb } from "../tenancy/db";
 import {
   notifyDeadLetter,
@@ -32,7 +33,7 @@ import { nextDelaySeconds } from "./schedule";
 import { signStandardWebhook } from "./signature";
 import { guardedPost, SsrfError, type AddressPolicy, type PostResult, type Resolver } from "./ssrf";
 import { tenantDbFor } from "./store";
-import { taskId, type Enqueue } from "./tasks";
+import { taskId, TraceContext, type Enqueue } from "./tasks";
 
 /** The task-queue function that delivers outgoing webhooks. */
 export const DELIVERY_QUEUE = "deliverWebhook";
@@ -200,7 +201,7 @@ export async function publishEvent(
       options.enqueue(DELIVERY_QUEUE, { tenantId, deliveryId: d.id, attempt: 1 }, { id: deliveryTaskId(d.id, 1) }),
     ),
   );
-  metrics.inc("webhook_events_published", { outcome: targets.length > 0 ? "fanned-out" : "no-endpoints" });
+  metrics.inc("webhook_events_published_total", { outcome: targets.length > 0 ? "fanned-out" : "no-endpoints" });
   return { eventId, deliveries: deliveries.length };
 }
 
@@ -209,6 +210,8 @@ export const DeliveryTask = z.strictObject({
   deliveryId: z.string().regex(/^[A-Za-z0-9_-]{1,300}$/),
   attempt: z.number().int().positive().optional(),
   replay: ReplayMarker.optional(),
+  /** Set by `cloudTasksEnqueue`: the publisher's trace, continued by the delivery. */
+  trace: TraceContext.optional(),
 });
 export type DeliveryTask = z.infer<typeof DeliveryTask>;
 
@@ -312,12 +315,23 @@ export async function runDelivery(data: unknown, deps: DeliveryDeps): Promise<De
   let result: PostResult | undefined;
   let failure: string | null = null;
   try {
-    result = await (deps.post ?? guardedPost)(endpoint.url, body, headers, {
-      policy: deps.policy,
-      timeoutMs: deps.timeoutMs,
-      resolve: deps.resolve,
-      now: clock,
-    });
+    const post = deps.post ?? guardedPost;
+    // Only ids on the span: the URL may embed a receiver's credentials or tenant names.
+    result = await withSpan(
+      "webhook.deliver",
+      () =>
+        post(endpoint.url, body, headers, {
+          policy: deps.policy,
+          timeoutMs: deps.timeoutMs,
+          resolve: deps.resolve,
+          now: clock,
+        }),
+      {
+        "saas.tenant_id": db.tenantId,
+        "saas.webhook.endpoint_id": delivery.endpointId,
+        "saas.webhook.attempt": attempt,
+      },
+    );
     if (result.status < 200 || result.status >= 300) failure = `HTTP ${result.status}`;
   } catch (error) {
     failure = describe(error);
@@ -351,60 +365,64 @@ export async function runDelivery(data: unknown, deps: DeliveryDeps): Promise<De
   const status: DeliveryStatus = ok ? "delivered" : delay === null ? "failed" : "pending";
   const at = Timestamp.fromMillis(nowMs);
 
-  const committed = await db.runTransaction(async (tx) => {
-    const [current, currentEndpoint] = await Promise.all([tx.get(deliveryRef), tx.get(endpointRef)]);
-    const fresh = current.data() as DeliveryRecord | undefined;
-    // Another run recorded this attempt meanwhile (duplicate dispatch): keep theirs.
-    if (!fresh || fresh.status !== "pending" || fresh.attemptCount !== attempt - 1) return null;
-    if (status === "failed") {
-      await putDeadLetter(
-        tx,
-        { kind: "tenant", db },
-        {
-          id: deadLetterIdOf(task.deliveryId),
-          source: "webhooks.outbound",
-          queue: DELIVERY_QUEUE,
-          payload: { tenantId: db.tenantId, deliveryId: task.deliveryId },
-          reference: task.deliveryId,
-          attempts: inRound,
-          errors: attemptErrors([...fresh.attempts, record], fresh.roundStart ?? 0),
-        },
-        new Date(nowMs),
-      );
-    }
-    if (ok && task.replay) resolveDeadLetter(tx, { kind: "tenant", db }, task.replay.deadLetterId, new Date(nowMs));
-    tx.update(deliveryRef, {
-      status,
-      attempts: [...fresh.attempts, record].slice(-50),
-      attemptCount: attempt,
-      nextAttemptAt: delay === null ? null : Timestamp.fromMillis(nowMs + delay * 1000),
-      updatedAt: at,
-      ...(status === "failed" && !gone ? { exhaustedNotified: false } : {}),
-    });
-    if (currentEndpoint.exists) {
-      const endpointUpdate: Record<string, unknown> = ok
-        ? { failingSince: null, lastSuccessAt: at }
-        : { failingSince: Timestamp.fromMillis(failingSince as number), lastFailureAt: at };
-      if (disable && currentEndpoint.get("status") === "active") {
-        Object.assign(endpointUpdate, { status: "disabled", disabledReason: disable, updatedAt: at });
-        tx.create(db.collection("notifications").doc(), {
-          type: "webhook.endpoint.disabled",
-          audience: "owners",
-          endpointId: delivery!.endpointId,
-          url: endpoint.url,
-          reason: disable,
-          read: false,
-          createdAt: at,
-        });
+  const committed = await withSpan("firestore.transaction", () =>
+    db.runTransaction(async (tx) => {
+      const [current, currentEndpoint] = await Promise.all([tx.get(deliveryRef), tx.get(endpointRef)]);
+      const fresh = current.data() as DeliveryRecord | undefined;
+      // Another run recorded this attempt meanwhile (duplicate dispatch): keep theirs.
+      if (!fresh || fresh.status !== "pending" || fresh.attemptCount !== attempt - 1) return null;
+      if (status === "failed") {
+        await putDeadLetter(
+          tx,
+          { kind: "tenant", db },
+          {
+            id: deadLetterIdOf(task.deliveryId),
+            source: "webhooks.outbound",
+            queue: DELIVERY_QUEUE,
+            payload: { tenantId: db.tenantId, deliveryId: task.deliveryId },
+            reference: task.deliveryId,
+            attempts: inRound,
+            errors: attemptErrors([...fresh.attempts, record], fresh.roundStart ?? 0),
+          },
+          new Date(nowMs),
+        );
       }
-      tx.update(endpointRef, endpointUpdate);
-    }
-    return fresh;
-  });
+      if (ok && task.replay) resolveDeadLetter(tx, { kind: "tenant", db }, task.replay.deadLetterId, new Date(nowMs));
+      tx.update(deliveryRef, {
+        status,
+        attempts: [...fresh.attempts, record].slice(-50),
+        attemptCount: attempt,
+        nextAttemptAt: delay === null ? null : Timestamp.fromMillis(nowMs + delay * 1000),
+        updatedAt: at,
+        ...(status === "failed" && !gone ? { exhaustedNotified: false } : {}),
+      });
+      if (currentEndpoint.exists) {
+        const endpointUpdate: Record<string, unknown> = ok
+          ? { failingSince: null, lastSuccessAt: at }
+          : { failingSince: Timestamp.fromMillis(failingSince as number), lastFailureAt: at };
+        if (disable && currentEndpoint.get("status") === "active") {
+          Object.assign(endpointUpdate, { status: "disabled", disabledReason: disable, updatedAt: at });
+          tx.create(db.collection("notifications").doc(), {
+            type: "webhook.endpoint.disabled",
+            audience: "owners",
+            endpointId: delivery!.endpointId,
+            url: endpoint.url,
+            reason: disable,
+            read: false,
+            createdAt: at,
+          });
+        }
+        tx.update(endpointRef, endpointUpdate);
+      }
+      return fresh;
+    }),
+  );
   if (!committed) return "skipped";
   delivery = { ...committed, status, attemptCount: attempt, attempts: [...committed.attempts, record] };
 
-  metrics.inc("webhook_deliveries", { outcome: ok ? "delivered" : gone ? "gone" : exhausted ? "exhausted" : "failed" });
+  metrics.inc("webhook_deliveries_total", {
+    outcome: ok ? "delivered" : gone ? "gone" : exhausted ? "exhausted" : "failed",
+  });
   if (disable) log.warn("webhook endpoint disabled", { endpointId: delivery.endpointId, reason: disable });
   if (delay !== null) {
     await deps.enqueue(
@@ -498,20 +516,22 @@ async function startReplayRound(
   replay: ReplayMarker,
   nowMs: number,
 ): Promise<boolean> {
-  return db.runTransaction(async (tx) => {
-    const snap = await tx.get(ref);
-    const delivery = snap.data() as DeliveryRecord | undefined;
-    if (!delivery) return false;
-    if ((delivery.replayRound ?? 0) >= replay.round) return delivery.status === "pending";
-    if (delivery.status !== "failed" && delivery.status !== "cancelled") return false;
-    tx.update(ref, {
-      status: "pending",
-      replayRound: replay.round,
-      roundStart: delivery.attemptCount,
-      nextAttemptAt: Timestamp.fromMillis(nowMs),
-      exhaustedNotified: true,
-      updatedAt: Timestamp.fromMillis(nowMs),
-    });
-    return true;
-  });
+  return withSpan("firestore.transaction", () =>
+    db.runTransaction(async (tx) => {
+      const snap = await tx.get(ref);
+      const delivery = snap.data() as DeliveryRecord | undefined;
+      if (!delivery) return false;
+      if ((delivery.replayRound ?? 0) >= replay.round) return delivery.status === "pending";
+      if (delivery.status !== "failed" && delivery.status !== "cancelled") return false;
+      tx.update(ref, {
+        status: "pending",
+        replayRound: replay.round,
+        roundStart: delivery.attemptCount,
+        nextAttemptAt: Timestamp.fromMillis(nowMs),
+        exhaustedNotified: true,
+        updatedAt: Timestamp.fromMillis(nowMs),
+      });
+      return true;
+    }),
+  );
 }

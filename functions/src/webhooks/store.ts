@@ -8,6 +8,7 @@ import type { CollectionReference, DocumentReference, Transaction } from "fireba
 // from tenant ids that this codebase wrote into the task payload.
 // eslint-disable-next-line no-restricted-imports
 import { rootFirestore } from "../platform/admin";
+import { withSpan } from "../platform/tracing-port";
 import { TenantDb, assertSafeSegment } from "../tenancy/db";
 
 /** The tenant-scoped data layer for a tenant named in a trusted task payload. */
@@ -29,5 +30,5 @@ export function platformDeadLetters(): CollectionReference {
 
 /** A transaction over root documents (inbound records, platform dead letters). */
 export function runRootTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
-  return rootFirestore().runTransaction(fn);
+  return withSpan("firestore.transaction", () => rootFirestore().runTransaction(fn));
 }

@@ -8,8 +8,10 @@
  */
 import { createHash } from "node:crypto";
 import type { TaskQueue } from "firebase-admin/functions";
+import { z } from "zod";
 import { adminApp } from "../platform/admin";
 import { params } from "../platform/config";
+import { injectTraceContext, withSpan } from "../platform/tracing-port";
 
 export interface EnqueueOptions {
   /** Deterministic task id ([A-Za-z0-9_-], ≤ 500 chars). */
@@ -27,7 +29,45 @@ export type Enqueue = (
   options: EnqueueOptions,
 ) => Promise<EnqueueOutcome>;
 
+/**
+ * The W3C trace context a task payload carries (`trace`), so the task handler continues the
+ * enqueuer's trace. Tight bounds: the payload schemas stay strict, and this is the only field
+ * a payload gains for tracing.
+ */
+export const TraceContext = z.strictObject({
+  traceparent: z.string().regex(/^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/),
+  tracestate: z.string().max(512).optional(),
+});
+export type TraceContext = z.infer<typeof TraceContext>;
+
+/** What actually hands a task to Cloud Tasks; replaceable so tests can capture tasks. */
+export type TaskTransport = (
+  queue: string,
+  payload: Record<string, unknown>,
+  options: { id: string; scheduleDelaySeconds?: number; headers: Record<string, string> },
+) => Promise<void>;
+
 const queues = new Map<string, TaskQueue>();
+
+const adminTransport: TaskTransport = async (queue, payload, options) => {
+  let taskQueue = queues.get(queue);
+  if (!taskQueue) {
+    const { getFunctions } = await import("firebase-admin/functions");
+    taskQueue = getFunctions(adminApp()).taskQueue(`locations/${params.region.value()}/functions/${queue}`);
+    queues.set(queue, taskQueue);
+  }
+  await taskQueue.enqueue(payload, options);
+};
+
+let transport: TaskTransport = adminTransport;
+
+/**
+ * Replaces the Cloud Tasks client under `cloudTasksEnqueue` (tests run the real functions with a
+ * recorder); `undefined` restores firebase-admin's.
+ */
+export function setTaskTransport(next: TaskTransport | undefined): void {
+  transport = next ?? adminTransport;
+}
 
 /** A task id from arbitrary parts: hashed, so ids are valid and spread across the keyspace. */
 export function taskId(prefix: string, ...parts: string[]): string {
@@ -40,27 +80,36 @@ function isAlreadyExists(error: unknown): boolean {
   return code === "functions/task-already-exists" || code === "task-already-exists";
 }
 
-/** Enqueues on the task queue of the function named `queue` in the configured region. */
-export const cloudTasksEnqueue: Enqueue = async (queue, payload, options) => {
-  let taskQueue = queues.get(queue);
-  if (!taskQueue) {
-    const { getFunctions } = await import("firebase-admin/functions");
-    taskQueue = getFunctions(adminApp()).taskQueue(`locations/${params.region.value()}/functions/${queue}`);
-    queues.set(queue, taskQueue);
-  }
-  try {
-    await taskQueue.enqueue(payload, {
-      id: options.id,
-      ...(options.delaySeconds && options.delaySeconds > 0
-        ? { scheduleDelaySeconds: Math.ceil(options.delaySeconds) }
-        : {}),
-    });
-    return "enqueued";
-  } catch (error) {
-    if (isAlreadyExists(error)) return "exists";
-    throw error;
-  }
-};
+/**
+ * Enqueues on the task queue of the function named `queue` in the configured region, inside a
+ * `cloudtasks.enqueue` span. The current trace context goes both into the task's headers and
+ * into the payload's `trace` field (which `traceTask` prefers: headers may be rewritten by the
+ * infrastructure that dispatches the task), so the task handler's span joins this trace.
+ */
+export const cloudTasksEnqueue: Enqueue = (queue, payload, options) =>
+  withSpan(
+    "cloudtasks.enqueue",
+    async () => {
+      const trace: Record<string, string> = injectTraceContext({});
+      // A stale `trace` (a dead letter's stored payload being replayed) never outlives this hop.
+      const { trace: _stale, ...rest } = payload;
+      const body = trace.traceparent ? { ...rest, trace } : rest;
+      try {
+        await transport(queue, body, {
+          id: options.id,
+          headers: trace,
+          ...(options.delaySeconds && options.delaySeconds > 0
+            ? { scheduleDelaySeconds: Math.ceil(options.delaySeconds) }
+            : {}),
+        });
+        return "enqueued";
+      } catch (error) {
+        if (isAlreadyExists(error)) return "exists";
+        throw error;
+      }
+    },
+    { "messaging.system": "gcp_cloud_tasks", "messaging.destination.name": queue },
+  );
 
 /**
  * The attempt number (1-based) of a task dispatch. `retryCount` counts every earlier dispatch,
