@@ -15,7 +15,7 @@ import { toHttpsError } from "./errors";
 import { runHookedTransaction, runIdempotent, splitIdempotencyKey, type TransactionHook } from "./idempotency-port";
 import { describeError, log } from "./logger";
 import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
-import { withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
+import { functionSpec, withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
 import { parseInput } from "./validation";
 import { satisfies, type PermissionRequirement } from "../rbac/effective";
@@ -108,11 +108,6 @@ async function execute<I, R>(
   );
 }
 
-/** The timeout an options object sets, when it is a plain number (not a param expression). */
-export function timeoutOf(options: { timeoutSeconds?: unknown } | undefined): number | undefined {
-  return typeof options?.timeoutSeconds === "number" ? options.timeoutSeconds : undefined;
-}
-
 function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx: TenantContext<I>) => Promise<R>) {
   const run = (request: CallableRequest): Promise<R> =>
     withInvocation({ fn: spec.name }, () =>
@@ -135,21 +130,8 @@ export function callable<S extends z.ZodType, R>(
   spec: CallableSpec<S>,
   handler: (ctx: AuthedContext<z.output<S>>) => Promise<R>,
 ) {
-  const full: FunctionSpec = {
-    kind: "callable",
-    name: spec.name,
-    description: spec.description,
-    input: spec.input,
-    output: spec.output,
-    auth: spec.auth ?? "required",
-    tenant: false,
-    idempotent: spec.idempotent,
-    idempotencyOptions: spec.idempotencyOptions,
-    timeoutSeconds: timeoutOf(spec.options),
-    requireMfa: spec.requireMfa,
-    sensitive: spec.sensitive,
-    platformAdmin: spec.platformAdmin,
-  };
+  const full = functionSpec(spec, { kind: "callable", auth: spec.auth ?? "required", tenant: false });
+
   return build<z.output<S>, R>(full, spec.options ?? {}, handler as (ctx: TenantContext<z.output<S>>) => Promise<R>);
 }
 
@@ -158,21 +140,7 @@ export function tenantCallable<S extends z.ZodType, R>(
   spec: TenantCallableSpec<S>,
   handler: (ctx: TenantContext<z.output<S>>) => Promise<R>,
 ) {
-  const full: FunctionSpec = {
-    kind: "callable",
-    name: spec.name,
-    description: spec.description,
-    input: spec.input,
-    output: spec.output,
-    auth: "required",
-    tenant: true,
-    permission: spec.permission,
-    idempotent: spec.idempotent,
-    idempotencyOptions: spec.idempotencyOptions,
-    timeoutSeconds: timeoutOf(spec.options),
-    requireMfa: spec.requireMfa,
-    sensitive: spec.sensitive,
-    platformAdmin: spec.platformAdmin,
-  };
+  const full = functionSpec(spec, { kind: "callable", auth: "required", tenant: true });
+
   return build<z.output<S>, R>(full, spec.options ?? {}, handler);
 }

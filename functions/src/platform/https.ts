@@ -14,10 +14,9 @@ import { adminAuth } from "./admin";
 import { withInvocation } from "./context";
 import { AppError, invalidArgument, toHttpsError, unauthenticated } from "./errors";
 import { checkIdempotencyKey, runHookedTransaction, runIdempotent, type TransactionHook } from "./idempotency-port";
-import { timeoutOf } from "./callable";
 import { describeError, log } from "./logger";
 import { admit, type Principal, type TenantAdmission } from "./pipeline";
-import { withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
+import { functionSpec, withSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
 import { parseInput } from "./validation";
 import type { PermissionRequirement } from "../rbac/effective";
@@ -136,22 +135,12 @@ export function httpsEndpoint<S extends z.ZodType>(
   spec: HttpsSpec<S>,
   handler: (ctx: HttpsContext<z.output<S>>) => Promise<HttpResult>,
 ) {
-  const full: FunctionSpec = {
+  const full = functionSpec(spec, {
     kind: "https",
-    name: spec.name,
-    description: spec.description,
-    input: spec.input,
     auth: spec.auth ?? (spec.tenant ? "required" : "none"),
     tenant: spec.tenant ?? false,
-    permission: spec.permission,
-    idempotent: spec.idempotent,
-    idempotencyOptions: spec.idempotencyOptions,
-    timeoutSeconds: timeoutOf(spec.options),
-    requireMfa: spec.requireMfa,
-    sensitive: spec.sensitive,
-    platformAdmin: spec.platformAdmin,
     methods: spec.methods,
-  };
+  });
 
   const handle = async (req: Request): Promise<HttpResult> => {
     if (!spec.methods.includes(req.method as never)) {

@@ -49,6 +49,44 @@ export interface FunctionSpec {
   methods?: readonly string[];
 }
 
+/** What a wrapper's caller declares; the wrapper adds kind, auth, tenant and methods. */
+export type DeclaredSpec = Pick<
+  FunctionSpec,
+  | "name"
+  | "description"
+  | "input"
+  | "output"
+  | "permission"
+  | "idempotent"
+  | "idempotencyOptions"
+  | "requireMfa"
+  | "sensitive"
+  | "platformAdmin"
+> & { options?: { timeoutSeconds?: unknown } };
+
+/** Builds the FunctionSpec of a wrapped function from its declaration. */
+export function functionSpec(
+  declared: DeclaredSpec,
+  fixed: Pick<FunctionSpec, "kind" | "auth" | "tenant" | "methods">,
+): FunctionSpec {
+  const timeout = declared.options?.timeoutSeconds;
+  return {
+    ...fixed,
+    name: declared.name,
+    description: declared.description,
+    input: declared.input,
+    output: declared.output,
+    permission: declared.permission,
+    idempotent: declared.idempotent,
+    idempotencyOptions: declared.idempotencyOptions,
+    // Only a literal timeout is known at load time; an Expression resolves at deploy.
+    timeoutSeconds: typeof timeout === "number" ? timeout : undefined,
+    requireMfa: declared.requireMfa,
+    sensitive: declared.sensitive,
+    platformAdmin: declared.platformAdmin,
+  };
+}
+
 export const SPEC = Symbol.for("saas-core.functionSpec");
 
 /** Attaches `spec` to a function object and returns it unchanged in type. */
