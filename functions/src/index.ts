@@ -10,6 +10,8 @@
 /* eslint-disable @typescript-eslint/no-require-imports -- the lazy requires are the point */
 import { setGlobalOptions } from "firebase-functions/v2/options";
 import { params } from "./platform/config";
+// Every instance flushes its counters to the shared store behind the `metrics` endpoint.
+import "./observability/metrics-flush";
 
 setGlobalOptions({ region: params.region, maxInstances: 10 });
 

@@ -3,28 +3,22 @@
  * (see metrics-aggregate.ts for the design). Operators only: a bearer token equal to the
  * OPERATOR_TOKEN secret, compared in constant time.
  *
- * Importing this module (index.ts does, in every instance) starts this instance's aggregator,
- * so every counter any module records through `platform/metrics.ts` reaches the endpoint.
+ * Each instance's own aggregator starts in metrics-flush.ts, which index.ts imports everywhere.
  */
 import { z } from "zod";
 // The counters live at the platform path _metrics/, outside every tenant.
 // eslint-disable-next-line no-restricted-imports
 import { rootFirestore } from "../platform/admin";
-import { intValue, params, secrets } from "../platform/config";
+import { secrets } from "../platform/config";
 import { unauthenticated } from "../platform/errors";
 import { httpsEndpoint, problem, type HttpResult } from "../platform/https";
 import { log } from "../platform/logger";
-import { createAggregator, readAggregated } from "./metrics-aggregate";
+import { readAggregated } from "./metrics-aggregate";
+import { metricsAggregator } from "./metrics-flush";
 import { bearerMatches } from "./metrics-auth";
 import { renderPrometheus } from "./metrics-prometheus";
 
-/** This instance's aggregator: flushes at most once per METRICS_FLUSH_SECONDS after increments. */
-export const metricsAggregator = createAggregator({
-  rootDb: rootFirestore,
-  intervalMs: () => intValue(params.metricsFlushSeconds) * 1000,
-  shards: () => intValue(params.metricsShards),
-});
-metricsAggregator.start();
+export { metricsAggregator };
 
 const PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
 
