@@ -4,7 +4,7 @@
  * Clients create payments (idempotent callable) and read them; only provider events change a
  * payment's status, through `paymentWebhook` → `processPaymentEvent`.
  */
-import { Timestamp, isTimestamp } from "../platform/firestore-sdk";
+import { Timestamp, isoTime } from "../platform/firestore-sdk";
 import { onTaskDispatched } from "firebase-functions/v2/tasks";
 import { z } from "zod";
 import { tenantCallable } from "../platform/callable";
@@ -36,8 +36,6 @@ export interface PaymentView {
   updatedAt: string | null;
 }
 
-const iso = (value: unknown): string | null => (isTimestamp(value) ? value.toDate().toISOString() : null);
-
 function viewOf(id: string, data: FirebaseFirestore.DocumentData): PaymentView {
   return {
     id,
@@ -46,8 +44,8 @@ function viewOf(id: string, data: FirebaseFirestore.DocumentData): PaymentView {
     currency: data.currency,
     description: data.description ?? null,
     providerPaymentId: data.providerPaymentId ?? null,
-    createdAt: iso(data.createdAt),
-    updatedAt: iso(data.updatedAt),
+    createdAt: isoTime(data.createdAt),
+    updatedAt: isoTime(data.updatedAt),
   };
 }
 

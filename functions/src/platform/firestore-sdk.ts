@@ -37,6 +37,12 @@ export const FieldPath = {
   documentId: (): Sdk.FieldPath => firestoreSdk().FieldPath.documentId(),
 };
 
+/** A stored time (Timestamp, or a Date written back unread) as an ISO string; anything else is null. */
+export function isoTime(value: unknown): string | null {
+  if (value instanceof Date) return value.toISOString();
+  return isTimestamp(value) ? value.toDate().toISOString() : null;
+}
+
 /** True when `value` is a Firestore Timestamp (loads the SDK only when asked). */
 export function isTimestamp(value: unknown): value is Sdk.Timestamp {
   return typeof value === "object" && value !== null && value instanceof firestoreSdk().Timestamp;

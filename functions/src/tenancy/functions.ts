@@ -10,7 +10,7 @@
 import type { Transaction } from "firebase-admin/firestore";
 import { z } from "zod";
 import { adminAuth, rootFirestore } from "../platform/admin";
-import { FieldPath, FieldValue } from "../platform/firestore-sdk";
+import { FieldPath, FieldValue, isoTime } from "../platform/firestore-sdk";
 import { callable, tenantCallable } from "../platform/callable";
 import { alreadyExists, notFound } from "../platform/errors";
 import { describeError, log } from "../platform/logger";
@@ -27,7 +27,7 @@ import {
 } from "../rbac/policy";
 import { closure, type CustomRoles } from "../rbac/resolve";
 import { TenantDb } from "./db";
-import { resolveTenant, tenantCache } from "./resolver";
+import { resolveTenant, tenantCache, toTenant } from "./resolver";
 import { bumpConfigVersion, endMembershipClaims, evictLocal, syncClaims } from "./service";
 
 const TenantName = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
@@ -41,14 +41,6 @@ const Email = z
 
 const RoleName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be 1-64 letters, digits, '-' or '_'");
 
-function iso(value: unknown): string | null {
-  return value instanceof Date
-    ? value.toISOString()
-    : value && typeof (value as { toDate?: unknown }).toDate === "function"
-      ? (value as { toDate: () => Date }).toDate().toISOString()
-      : null;
-}
-
 /** A tenant as clients see it. */
 export interface TenantView {
   id: string;
@@ -59,14 +51,15 @@ export interface TenantView {
   updatedAt: string | null;
 }
 
-function tenantView(id: string, data: FirebaseFirestore.DocumentData): TenantView {
+function tenantView(tid: string, data: FirebaseFirestore.DocumentData): TenantView {
+  const { id, name, status, configVersion } = toTenant(tid, data);
   return {
     id,
-    name: String(data.name ?? ""),
-    status: data.status === "suspended" ? "suspended" : "active",
-    configVersion: Number(data.configVersion ?? 0),
-    createdAt: iso(data.createdAt),
-    updatedAt: iso(data.updatedAt),
+    name,
+    status,
+    configVersion,
+    createdAt: isoTime(data.createdAt),
+    updatedAt: isoTime(data.updatedAt),
   };
 }
 
@@ -363,7 +356,7 @@ export const listMembers = tenantCallable(
       email: typeof doc.get("email") === "string" ? (doc.get("email") as string) : null,
       roles: activeRolesOf(doc.data()) ?? [],
       status: String(doc.get("status") ?? "active"),
-      createdAt: iso(doc.get("createdAt")),
+      createdAt: isoTime(doc.get("createdAt")),
     }));
     const nextPageToken = snap.size === data.pageSize ? snap.docs[snap.size - 1].id : null;
     return { members, nextPageToken };

@@ -130,7 +130,8 @@ export function setTenantCache(cache: TenantCache | undefined): void {
   sharedCache = cache;
 }
 
-function toTenant(id: string, data: FirebaseFirestore.DocumentData): Tenant {
+/** Reads a tenant document into the resolver's view of it (the one place its fields are parsed). */
+export function toTenant(id: string, data: FirebaseFirestore.DocumentData): Tenant {
   return {
     id,
     name: String(data.name ?? ""),

@@ -13,7 +13,7 @@
  * store additionally refuses to start a second replay while one is in flight or after success.
  */
 import type { DocumentReference, Transaction } from "firebase-admin/firestore";
-import { Timestamp, isTimestamp } from "../platform/firestore-sdk";
+import { Timestamp, isoTime } from "../platform/firestore-sdk";
 import { z } from "zod";
 import { params, runtime } from "../platform/config";
 import { log } from "../platform/logger";
@@ -215,8 +215,6 @@ export interface DeadLetterView {
   updatedAt: string | null;
 }
 
-const iso = (value: unknown): string | null => (isTimestamp(value) ? value.toDate().toISOString() : null);
-
 export function viewOf(id: string, data: DeadLetterRecord): DeadLetterView {
   return {
     id,
@@ -229,10 +227,10 @@ export function viewOf(id: string, data: DeadLetterRecord): DeadLetterView {
     errors: data.errors ?? [],
     payload: data.payload,
     replayCount: data.replayCount ?? 0,
-    replayedAt: iso(data.replayedAt),
-    resolvedAt: iso(data.resolvedAt),
-    createdAt: iso(data.createdAt),
-    updatedAt: iso(data.updatedAt),
+    replayedAt: isoTime(data.replayedAt),
+    resolvedAt: isoTime(data.resolvedAt),
+    createdAt: isoTime(data.createdAt),
+    updatedAt: isoTime(data.updatedAt),
   };
 }
 

@@ -5,7 +5,7 @@
  * encrypted (AES-256-GCM bound to the endpoint's path). Rotation keeps the previous secret
  * signing for an overlap window, so receivers can switch without dropping a message.
  */
-import { Timestamp, isTimestamp } from "../platform/firestore-sdk";
+import { Timestamp, isoTime } from "../platform/firestore-sdk";
 import { z } from "zod";
 import { tenantCallable } from "../platform/callable";
 import { intValue, params, runtime, secrets } from "../platform/config";
@@ -49,8 +49,6 @@ function checkUrl(url: string): string {
   }
 }
 
-const iso = (value: unknown): string | null => (isTimestamp(value) ? value.toDate().toISOString() : null);
-
 export interface EndpointView {
   id: string;
   url: string;
@@ -74,10 +72,10 @@ function viewOf(id: string, e: EndpointRecord, nowMs = Date.now()): EndpointView
     status: e.status,
     disabledReason: e.disabledReason ?? null,
     secretsActive: e.secrets.filter((s) => s.expiresAt === null || s.expiresAt.toMillis() > nowMs).length,
-    failingSince: iso(e.failingSince),
-    lastSuccessAt: iso(e.lastSuccessAt),
-    lastFailureAt: iso(e.lastFailureAt),
-    createdAt: iso(e.createdAt),
+    failingSince: isoTime(e.failingSince),
+    lastSuccessAt: isoTime(e.lastSuccessAt),
+    lastFailureAt: isoTime(e.lastFailureAt),
+    createdAt: isoTime(e.createdAt),
   };
 }
 
@@ -304,8 +302,8 @@ export const listWebhookDeliveries = tenantCallable(
           status: r.status,
           attemptCount: r.attemptCount,
           attempts: r.attempts,
-          nextAttemptAt: iso(r.nextAttemptAt),
-          createdAt: iso(r.createdAt),
+          nextAttemptAt: isoTime(r.nextAttemptAt),
+          createdAt: isoTime(r.createdAt),
         };
       }),
       next: snap.docs.length > data.limit ? docs[docs.length - 1].id : null,
