@@ -27,6 +27,9 @@ const SignedUrlOutput = z.object({
   expiresAt: z.string().datetime(),
 });
 
+/** What getUploadUrl and getDownloadUrl return. */
+export type SignedUrl = z.infer<typeof SignedUrlOutput>;
+
 export const GetUploadUrlInput = z.strictObject({
   contentType: z.string().min(1).max(127).describe("Media type of the file; must be on the allow-list"),
   size: z.number().int().positive().describe("Exact size of the file in bytes"),

@@ -112,21 +112,24 @@ beforeAll(async () => {
   tenantId = await seedTenant({ admin: { user: admin, roles: ["admin"] } });
 });
 
+/** A fresh, unpaid payment document as createPayment leaves it. */
+function newPayment(now: FirebaseFirestore.Timestamp): Record<string, unknown> {
+  return {
+    status: "created",
+    amount: 1200,
+    currency: "eur",
+    providerPaymentId: null,
+    appliedEventIds: [],
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 async function seedPayments(n: number): Promise<string[]> {
   const ids = Array.from({ length: n }, (_, i) => `pay${i}_${randomUUID().slice(0, 8)}`);
   const batch = db().batch();
   const now = Timestamp.now();
-  for (const id of ids) {
-    batch.set(db().doc(`tenants/${tenantId}/payments/${id}`), {
-      status: "created",
-      amount: 1200,
-      currency: "eur",
-      providerPaymentId: null,
-      appliedEventIds: [],
-      createdAt: now,
-      updatedAt: now,
-    });
-  }
+  for (const id of ids) batch.set(db().doc(`tenants/${tenantId}/payments/${id}`), newPayment(now));
   await batch.commit();
   return ids;
 }
@@ -241,14 +244,5 @@ describe("inbound payment webhooks through the Cloud Tasks emulator", () => {
 });
 
 async function seedPaymentWithId(paymentId: string): Promise<void> {
-  const now = Timestamp.now();
-  await db().doc(`tenants/${tenantId}/payments/${paymentId}`).set({
-    status: "created",
-    amount: 1200,
-    currency: "eur",
-    providerPaymentId: null,
-    appliedEventIds: [],
-    createdAt: now,
-    updatedAt: now,
-  });
+  await db().doc(`tenants/${tenantId}/payments/${paymentId}`).set(newPayment(Timestamp.now()));
 }

@@ -3,18 +3,11 @@
  * bundle loads the Storage client lazily and signs without credentials (emulator signer), and
  * tenant scoping and refusals reach the client as the callable protocol's errors.
  */
+import type { SignedUrl } from "../../src/storage";
 import { createTestUser, seedTenant, type TestUser } from "../support/firebase";
 import { callCallable } from "../support/http";
 
 jest.setTimeout(60_000);
-
-interface Signed {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  path: string;
-  expiresAt: string;
-}
 
 let member: TestUser;
 let tid: string;
@@ -26,7 +19,7 @@ beforeAll(async () => {
 
 describe("storage over HTTP", () => {
   it("returns a signed upload URL scoped to the caller's tenant", async () => {
-    const res = await callCallable<Signed>("getUploadUrl", { contentType: "image/png", size: 123 }, member.idToken);
+    const res = await callCallable<SignedUrl>("getUploadUrl", { contentType: "image/png", size: 123 }, member.idToken);
     expect(res.status).toBe(200);
     const signed = res.result!;
     expect(signed.path).toMatch(new RegExp(`^tenants/${tid}/uploads/[0-9a-f-]{36}\\.png$`));

@@ -10,10 +10,8 @@
  */
 import fc from "fast-check";
 import { HttpsError } from "firebase-functions/v2/https";
-import * as exported from "../../src/index";
 import { adminAuth } from "../../src/platform/admin";
-import { inputJsonSchema } from "../../src/observability/apiref";
-import { specOf, type FunctionSpec } from "../../src/platform/spec";
+import { exportedFunctions, inputKeys } from "../support/exports";
 import {
   callAs,
   callHttps,
@@ -29,26 +27,7 @@ jest.setTimeout(600_000);
 
 const RUNS_PER_FUNCTION = Number(process.env.HOSTILE_RUNS ?? 20);
 
-type Exported = Record<string, unknown>;
-const functions = Object.entries(exported as Exported)
-  .map(([name, fn]) => ({ name, fn, spec: specOf(fn) }))
-  .filter((f): f is { name: string; fn: unknown; spec: FunctionSpec } => !!f.spec && f.spec.kind !== "task");
-
-/** Top-level property names of a function's input schema, to fuzz around its real shape. */
-function schemaKeys(spec: FunctionSpec): string[] {
-  if (!spec.input) return [];
-  try {
-    const json = inputJsonSchema(spec.input) as {
-      properties?: Record<string, unknown>;
-      anyOf?: { properties?: Record<string, unknown> }[];
-    };
-    const props = { ...(json.properties ?? {}) };
-    for (const alt of json.anyOf ?? []) Object.assign(props, alt.properties ?? {});
-    return Object.keys(props);
-  } catch {
-    return [];
-  }
-}
+const functions = exportedFunctions();
 
 function deepNesting(depth: number): unknown {
   let value: unknown = "bottom";
@@ -126,7 +105,7 @@ describe("hostile input against every exported function", () => {
   it.each(functions.map((f) => [f.name, f] as const))(
     "%s answers junk with a client error or a success, and writes nothing when it rejects",
     async (_name, { fn, spec }) => {
-      const keys = schemaKeys(spec);
+      const keys = inputKeys(spec);
       await fc.assert(
         fc.asyncProperty(junk(keys), fc.boolean(), async (input, signedIn) => {
           // A successful revokeAllSessions (sign out everywhere) revokes the owner's tokens: sign in again.

@@ -12,10 +12,9 @@
 import { randomUUID } from "node:crypto";
 import type { DecodedIdToken } from "firebase-admin/auth";
 import { HttpsError } from "firebase-functions/v2/https";
-import * as exported from "../../src/index";
 import { adminAuth, rootFirestore } from "../../src/platform/admin";
-import { inputJsonSchema } from "../../src/observability/apiref";
-import { specOf, type FunctionSpec } from "../../src/platform/spec";
+import type { FunctionSpec } from "../../src/platform/spec";
+import { exportedFunction, exportedFunctions, inputKeys } from "../support/exports";
 import {
   callAs,
   callHttps,
@@ -387,24 +386,7 @@ function TRAVERSALS_AS_IDS(): Attempt[] {
   }));
 }
 
-type Exported = Record<string, unknown>;
-/** An exported function by name (the index wires its exports lazily, so they are untyped). */
-const fn = (name: string): never => (exported as Exported)[name] as never;
-const functions = Object.entries(exported as Exported)
-  .map(([name, fn]) => ({ name, fn, spec: specOf(fn) }))
-  .filter((f): f is { name: string; fn: unknown; spec: FunctionSpec } => !!f.spec && f.spec.kind !== "task");
-
-function inputKeys(spec: FunctionSpec): string[] {
-  if (!spec.input) return [];
-  try {
-    const json = inputJsonSchema(spec.input) as {
-      properties?: Record<string, unknown>;
-    };
-    return Object.keys(json.properties ?? {});
-  } catch {
-    return [];
-  }
-}
+const functions = exportedFunctions();
 
 const ID_FIELD = /(^|[a-z])(Id|Ids|ids|uid|path|after|pageToken|name)$/;
 
@@ -539,14 +521,14 @@ describe("tenant isolation across every exported function", () => {
     ]);
 
     // B's owner has a session (a root-level record keyed by a random id).
-    const started = (await callAs(fn("startSession"), ownerB, {})) as Record<string, unknown>;
+    const started = (await callAs(exportedFunction("startSession"), ownerB, {})) as Record<string, unknown>;
     const sessions = await db.collection("sessions").where("uid", "==", ownerB.uid).get();
     b.sessionId = sessions.docs[0]?.id ?? String(started.sessionId ?? "");
 
     // A member removed from A keeps an ID token naming A; decode it before revocation (the Auth
     // emulator refuses revoked tokens outright, deployed callables do not check revocation).
     const staleToken = { raw: staleA.idToken, decoded: await decode(staleA.idToken) };
-    await callAs(fn("removeMember"), ownerA, { uid: staleA.uid });
+    await callAs(exportedFunction("removeMember"), ownerA, { uid: staleA.uid });
 
     // A member of A whose claims name B (stale or tampered claims).
     await adminAuth().setCustomUserClaims(claimsB.uid, { tid: B, roles: ["owner"] });
@@ -619,7 +601,9 @@ describe("tenant isolation across every exported function", () => {
 
     // A forged id is looked up inside the caller's tenant, and the log sees that read.
     const { ops } = await countOps(() =>
-      expect(callAs(fn("getPayment"), w.users.ownerA, { paymentId: w.b.paymentId })).rejects.toBeInstanceOf(HttpsError),
+      expect(
+        callAs(exportedFunction("getPayment"), w.users.ownerA, { paymentId: w.b.paymentId }),
+      ).rejects.toBeInstanceOf(HttpsError),
     );
     expect(ops.log.map((e) => e.path)).toContain(`tenants/${w.A}/payments/${w.b.paymentId}`);
   });

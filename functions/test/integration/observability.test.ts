@@ -4,8 +4,6 @@
  * tenant, uid, function and the trace field, and the counters of this and other modules reach
  * the Prometheus `metrics` endpoint.
  */
-import { generateKeyPairSync } from "node:crypto";
-import { Storage } from "@google-cloud/storage";
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { z } from "zod";
 // The health module is what loads the counters' HELP texts in every instance (see catalogue.ts).
@@ -13,11 +11,11 @@ import "../../src/health";
 import { metrics as metricsEndpoint } from "../../src/observability/metrics";
 import { installTracing } from "../../src/observability/tracing";
 import { tenantCallable } from "../../src/platform/callable";
-import { applyParamDefaults } from "../../src/platform/config";
 import { log } from "../../src/platform/logger";
 import { setTracingBackend } from "../../src/platform/tracing-port";
 import { getUploadUrl } from "../../src/storage";
 import { setBucketFactory } from "../../src/storage/signer";
+import { useThrowawaySigner } from "../support/storage";
 import { callAs, callHttps, createTestUser, decode, seedTenant, type TestUser } from "../support/firebase";
 import { captureLogs } from "../support/observability-logs";
 
@@ -47,16 +45,7 @@ const touch = tenantCallable(
 );
 
 beforeAll(async () => {
-  applyParamDefaults();
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const storage = new Storage({
-    projectId: "demo-saas-core",
-    credentials: {
-      client_email: "signer@demo-saas-core.iam.gserviceaccount.com",
-      private_key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-    },
-  });
-  setBucketFactory(async (name) => storage.bucket(name ?? "demo-saas-core.appspot.com"));
+  useThrowawaySigner();
   await installTracing({ exporter, samplePercent: 100, simple: true });
   user = await createTestUser();
   tid = await seedTenant({ owner: { user, roles: ["owner"] } }, { name: "Secret Corp Name" });

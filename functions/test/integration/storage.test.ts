@@ -4,22 +4,12 @@
  * generated for this run (no Storage emulator or service-account key on this machine); the
  * unit test storage-signing.test.ts verifies the signatures themselves.
  */
-import { generateKeyPairSync } from "node:crypto";
-import { Storage } from "@google-cloud/storage";
-import { applyParamDefaults } from "../../src/platform/config";
-import { getDownloadUrl, getUploadUrl } from "../../src/storage";
+import { getDownloadUrl, getUploadUrl, type SignedUrl } from "../../src/storage";
 import { setBucketFactory } from "../../src/storage/signer";
+import { useThrowawaySigner } from "../support/storage";
 import { callAs, countOps, createTestUser, expectHttpsError, seedTenant, type TestUser } from "../support/firebase";
 
 jest.setTimeout(30_000);
-
-interface Signed {
-  url: string;
-  method: string;
-  headers: Record<string, string>;
-  path: string;
-  expiresAt: string;
-}
 
 let member: TestUser;
 let viewer: TestUser;
@@ -28,16 +18,7 @@ let tid: string;
 let otherTid: string;
 
 beforeAll(async () => {
-  applyParamDefaults();
-  const { privateKey } = generateKeyPairSync("rsa", { modulusLength: 2048 });
-  const storage = new Storage({
-    projectId: "demo-saas-core",
-    credentials: {
-      client_email: "signer@demo-saas-core.iam.gserviceaccount.com",
-      private_key: privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
-    },
-  });
-  setBucketFactory(async (name) => storage.bucket(name ?? "demo-saas-core.appspot.com"));
+  useThrowawaySigner();
   [member, viewer, outsider] = await Promise.all([createTestUser(), createTestUser(), createTestUser()]);
   tid = await seedTenant({ member: { user: member, roles: ["member"] }, viewer: { user: viewer, roles: ["viewer"] } });
   otherTid = await seedTenant({ outsider: { user: outsider, roles: ["owner"] } });
@@ -48,7 +29,7 @@ afterAll(() => setBucketFactory(undefined));
 describe("getUploadUrl", () => {
   it("signs a PUT under the caller's tenant, bound to content type and size, with the default 15 min expiry", async () => {
     const { result, ops } = await countOps(() =>
-      callAs<Signed>(getUploadUrl, member, { contentType: "image/png", size: 2048 }),
+      callAs<SignedUrl>(getUploadUrl, member, { contentType: "image/png", size: 2048 }),
     );
     expect(result.method).toBe("PUT");
     expect(result.path).toMatch(new RegExp(`^tenants/${tid}/uploads/[0-9a-f-]{36}\\.png$`));
@@ -109,7 +90,7 @@ describe("getUploadUrl", () => {
 
 describe("getDownloadUrl", () => {
   it("signs a GET for the tenant's object, readable by a viewer", async () => {
-    const signed = await callAs<Signed>(getDownloadUrl, viewer, { path: `tenants/${tid}/uploads/report.pdf` });
+    const signed = await callAs<SignedUrl>(getDownloadUrl, viewer, { path: `tenants/${tid}/uploads/report.pdf` });
     expect(signed.method).toBe("GET");
     expect(new URL(signed.url).pathname).toBe(`/demo-saas-core.appspot.com/tenants/${tid}/uploads/report.pdf`);
   });
@@ -119,7 +100,7 @@ describe("getDownloadUrl", () => {
       callAs(getDownloadUrl, member, { path: `tenants/${otherTid}/uploads/report.pdf` }),
       "not-found",
     );
-    const own = await callAs<Signed>(getDownloadUrl, outsider, { path: `tenants/${otherTid}/uploads/report.pdf` });
+    const own = await callAs<SignedUrl>(getDownloadUrl, outsider, { path: `tenants/${otherTid}/uploads/report.pdf` });
     expect(own.path).toBe(`tenants/${otherTid}/uploads/report.pdf`);
   });
 
@@ -143,7 +124,7 @@ describe("default signer under the emulators", () => {
   });
 
   it("signs without credentials, with a URL pointing at the Storage emulator", async () => {
-    const signed = await callAs<Signed>(getUploadUrl, member, { contentType: "application/pdf", size: 5 });
+    const signed = await callAs<SignedUrl>(getUploadUrl, member, { contentType: "application/pdf", size: 5 });
     const url = new URL(signed.url);
     expect(url.host).toBe("127.0.0.1:9199");
     expect(url.pathname).toMatch(new RegExp(`/tenants/${tid}/uploads/[0-9a-f-]{36}\\.pdf$`));
