@@ -92,6 +92,18 @@ wire(
   ],
 );
 // storage
-wire(() => require("./storage"), ["getUploadUrl", "getDownloadUrl"]);
+wire(
+  () => require("./storage"),
+  [
+    "getUploadUrl",
+    "getDownloadUrl",
+    "listFiles",
+    "getFile",
+    "updateFile",
+    "deleteFile",
+    "finalizeFileUpload",
+    "sweepFiles",
+  ],
+);
 // observability
 wire(() => require("./observability/metrics"), ["metrics"]);

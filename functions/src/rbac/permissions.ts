@@ -18,6 +18,9 @@ export const PERMISSIONS = [
   "webhooks:manage",
   "storage:read",
   "storage:write",
+  "files:read",
+  "files:write",
+  "files:delete",
   "audit:read",
 ] as const;
 
@@ -48,11 +51,11 @@ export interface RoleDefinition {
  */
 export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinition>> = {
   viewer: {
-    permissions: ["tenant:read", "members:read", "roles:read", "payments:read", "storage:read"],
+    permissions: ["tenant:read", "members:read", "roles:read", "payments:read", "storage:read", "files:read"],
     inherits: [],
   },
   member: {
-    permissions: ["payments:create", "storage:write"],
+    permissions: ["payments:create", "storage:write", "files:write"],
     inherits: ["viewer"],
   },
   admin: {
@@ -64,6 +67,7 @@ export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinit
       "webhooks:read",
       "webhooks:manage",
       "audit:read",
+      "files:delete",
     ],
     inherits: ["member"],
   },

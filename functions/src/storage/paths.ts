@@ -1,9 +1,9 @@
 /**
- * Object names for tenant storage. Every object a tenant can reach lives under
- * `tenants/{tid}/`; names are either generated here or checked against an allow-list alphabet,
- * so no client-chosen name can climb out of that prefix (no "..", no absolute paths, no
- * percent-encoding, no backslashes, no control characters, nothing a URL or a filesystem could
- * reinterpret).
+ * File names and object paths. A file's object lives at `tenants/{tid}/files/{fileId}` with a
+ * server-generated id; the client-chosen `name` is a label on the record, checked against an
+ * allow-list alphabet so that it is safe wherever it is shown or used (no "..", no absolute
+ * paths, no percent-encoding, no backslashes, no control characters, nothing a URL, a header or
+ * a filesystem could reinterpret).
  */
 import { randomUUID } from "node:crypto";
 
@@ -21,7 +21,7 @@ export class ObjectNameError extends Error {
 }
 
 /**
- * Checks a tenant-relative object name such as `avatars/u1.png` and returns it unchanged.
+ * Checks a file name such as `avatars/u1.png` and returns it unchanged.
  * Throws `ObjectNameError` for anything outside the allow-list alphabet.
  */
 export function validateObjectName(name: string): string {
@@ -41,33 +41,39 @@ export function validateObjectName(name: string): string {
   return name;
 }
 
-const EXTENSIONS: Readonly<Record<string, string>> = {
-  "image/png": ".png",
-  "image/jpeg": ".jpg",
-  "image/webp": ".webp",
-  "image/gif": ".gif",
-  "application/pdf": ".pdf",
-  "text/csv": ".csv",
-  "text/plain": ".txt",
-  "application/json": ".json",
-};
+const EXTENSIONS: ReadonlyMap<string, string> = new Map([
+  ["image/png", ".png"],
+  ["image/jpeg", ".jpg"],
+  ["image/webp", ".webp"],
+  ["image/gif", ".gif"],
+  ["application/pdf", ".pdf"],
+  ["text/csv", ".csv"],
+  ["text/plain", ".txt"],
+  ["application/json", ".json"],
+]);
 
-/** A fresh, unguessable tenant-relative name: `uploads/{uuid}{.ext}`. */
-export function generateObjectName(contentType: string, uuid: () => string = randomUUID): string {
-  return `uploads/${uuid()}${EXTENSIONS[contentType] ?? ""}`;
+/** The name a file gets when the client gives none: `{fileId}{.ext}`. */
+export function defaultFileName(fileId: string, contentType: string): string {
+  return `${fileId}${EXTENSIONS.get(contentType) ?? ""}`;
 }
 
-/** The full object path of a tenant-relative name. */
-export function tenantObjectPath(tenantId: string, name: string): string {
-  return `tenants/${tenantId}/${validateObjectName(name)}`;
+/** A fresh, unguessable file id (also the object's name: ids are never reused). */
+export function newFileId(uuid: () => string = randomUUID): string {
+  return uuid().replace(/-/g, "");
 }
+
+const FILE_OBJECT = /^tenants\/([A-Za-z0-9][A-Za-z0-9_-]{0,127})\/files\/([0-9a-f]{32})$/;
 
 /**
- * The tenant-relative name of a full object path, or undefined when the path does not lie
- * under `tenants/{tenantId}/` (another tenant's object, or no tenant at all).
+ * The Cloud Storage object of a file record: `tenants/{tid}/files/{fileId}`. The record's `name`
+ * is only a label, so renaming never moves an object and no name can address another object.
  */
-export function nameInTenant(tenantId: string, path: string): string | undefined {
-  const prefix = `tenants/${tenantId}/`;
-  if (typeof path !== "string" || !path.startsWith(prefix)) return undefined;
-  return path.slice(prefix.length);
+export function fileObjectPath(tenantId: string, fileId: string): string {
+  return `tenants/${tenantId}/files/${fileId}`;
+}
+
+/** The tenant and file id of a file object path, or undefined for any other object. */
+export function parseFileObjectPath(path: string): { tenantId: string; fileId: string } | undefined {
+  const match = typeof path === "string" ? FILE_OBJECT.exec(path) : null;
+  return match ? { tenantId: match[1], fileId: match[2] } : undefined;
 }

@@ -1,17 +1,18 @@
 /**
- * Signed upload and download URLs for tenant objects (V4 signing).
+ * Signed upload and download URLs for file objects (V4 signing).
  *
- * An upload URL is bound to one object name, one content type and one exact length: the
- * `content-type` and `x-goog-content-length-range` headers are part of the signature, so Cloud
- * Storage refuses an upload with any other type or size. The content type must be on the
- * STORAGE_ALLOWED_CONTENT_TYPES allow-list and the size at most STORAGE_MAX_UPLOAD_BYTES. Both
- * kinds of URL expire after STORAGE_URL_EXPIRY_SECONDS.
+ * An upload URL is bound to one object, one content type and one exact length, and is
+ * create-only: `content-type`, `x-goog-content-length-range` and `x-goog-if-generation-match: 0`
+ * are signed headers, so Cloud Storage refuses an upload with any other type or size, and refuses
+ * it outright when the object already exists (an upload never replaces anything). The content
+ * type must be on STORAGE_ALLOWED_CONTENT_TYPES and the size at most STORAGE_MAX_UPLOAD_BYTES.
+ * Both kinds of URL expire after STORAGE_URL_EXPIRY_SECONDS.
  */
 import type { Bucket } from "@google-cloud/storage";
-import { AppError, notFound } from "../platform/errors";
+import { AppError } from "../platform/errors";
 import { metrics } from "../platform/metrics";
 import { withSpan } from "../platform/tracing-port";
-import { generateObjectName, nameInTenant, ObjectNameError, tenantObjectPath, validateObjectName } from "./paths";
+import { ObjectNameError, validateObjectName } from "./paths";
 
 export interface StoragePolicy {
   expirySeconds: number;
@@ -24,14 +25,12 @@ export interface SigningDeps {
   policy: StoragePolicy;
   /** Wall clock in ms (tests pass their own). */
   now?: () => number;
-  uuid?: () => string;
 }
 
 export interface UploadRequest {
-  tenantId: string;
   contentType: string;
   size: number;
-  /** Tenant-relative name; generated when absent. */
+  /** The file's name (a label on its record). */
   name?: string;
 }
 
@@ -40,7 +39,7 @@ export interface SignedUrl {
   method: "PUT" | "GET";
   /** Headers the client must send with the request, exactly as given. */
   headers: Record<string, string>;
-  /** Full object path, `tenants/{tid}/…`. */
+  /** Full object path, `tenants/{tid}/files/{fileId}`. */
   path: string;
   expiresAt: string;
 }
@@ -49,7 +48,8 @@ function refuse(field: string, message: string, reason: string): AppError {
   return new AppError("invalid-argument", `${field}: ${message}`, { reason, fields: { [field]: [message] } });
 }
 
-function checkedName(name: string): string {
+/** Checks a file name, or throws `invalid-argument` (reason `invalid-object-name`). */
+export function checkedName(name: string): string {
   try {
     return validateObjectName(name);
   } catch (error) {
@@ -58,11 +58,12 @@ function checkedName(name: string): string {
   }
 }
 
-/** Signs a PUT URL for one upload into the tenant's prefix. */
-export async function signUploadUrl(request: UploadRequest, deps: SigningDeps): Promise<SignedUrl> {
-  const { policy } = deps;
-  const now = deps.now ?? Date.now;
-  // Media types are case-insensitive; the signed header carries the normalised form.
+/**
+ * Checks an upload request against the policy before anything is written or signed, and returns
+ * it with the content type normalised (media types are case-insensitive; the signed header
+ * carries the lower-case form).
+ */
+export function checkUpload(request: UploadRequest, policy: StoragePolicy): UploadRequest {
   const contentType = request.contentType.trim().toLowerCase();
   if (!policy.allowedContentTypes.map((t) => t.toLowerCase()).includes(contentType)) {
     metrics.inc("storage_signed_urls_total", { action: "upload", outcome: "content-type-not-allowed" });
@@ -72,56 +73,74 @@ export async function signUploadUrl(request: UploadRequest, deps: SigningDeps): 
     metrics.inc("storage_signed_urls_total", { action: "upload", outcome: "too-large" });
     throw refuse("size", `must be an integer from 1 to ${policy.maxUploadBytes} bytes`, "too-large");
   }
-  const name = request.name === undefined ? generateObjectName(contentType, deps.uuid) : checkedName(request.name);
-  const path = tenantObjectPath(request.tenantId, name);
-  const issued = now();
-  const expires = issued + policy.expirySeconds * 1000;
-  const headers = { "content-type": contentType, "x-goog-content-length-range": `${request.size},${request.size}` };
+  if (request.name !== undefined) {
+    try {
+      checkedName(request.name);
+    } catch (error) {
+      metrics.inc("storage_signed_urls_total", { action: "upload", outcome: "invalid-object-name" });
+      throw error;
+    }
+  }
+  return { ...request, contentType };
+}
+
+/** When a URL signed now expires, in ms. */
+export function expiryOf(deps: Pick<SigningDeps, "now" | "policy">): { issued: number; expires: number } {
+  const issued = (deps.now ?? Date.now)();
+  return { issued, expires: issued + deps.policy.expirySeconds * 1000 };
+}
+
+/** Signs a create-only PUT URL for the object at `path` (a checked upload: see `checkUpload`). */
+export async function signUploadUrl(
+  path: string,
+  upload: { contentType: string; size: number },
+  deps: SigningDeps,
+): Promise<SignedUrl> {
+  const { issued, expires } = expiryOf(deps);
+  const extensionHeaders = {
+    "x-goog-content-length-range": `${upload.size},${upload.size}`,
+    // Generation 0 means "no live object": Cloud Storage answers 412 if the name is taken.
+    "x-goog-if-generation-match": "0",
+  };
   const [url] = await withSpan("storage.sign", () =>
     deps.bucket.file(path).getSignedUrl({
       version: "v4",
       action: "write",
       accessibleAt: new Date(issued),
       expires,
-      contentType,
-      extensionHeaders: { "x-goog-content-length-range": headers["x-goog-content-length-range"] },
+      contentType: upload.contentType,
+      extensionHeaders,
     }),
   );
   metrics.inc("storage_signed_urls_total", { action: "upload", outcome: "ok" });
-  return { url, method: "PUT", headers, path, expiresAt: new Date(expires).toISOString() };
-}
-
-export interface DownloadRequest {
-  tenantId: string;
-  /** Full object path as returned by an upload, `tenants/{tid}/…`. */
-  path: string;
-  disposition?: "attachment" | "inline";
+  return {
+    url,
+    method: "PUT",
+    headers: { "content-type": upload.contentType, ...extensionHeaders },
+    path,
+    expiresAt: new Date(expires).toISOString(),
+  };
 }
 
 /**
- * Signs a GET URL for an object of the caller's tenant. A path under another tenant gets
- * `not-found`, the same answer as for a tenant the caller cannot see. The object's existence is
- * not checked (that would cost a Storage request per URL): a URL for a missing object returns
- * 404 from Cloud Storage.
+ * Signs a GET URL for the object at `path`, served as `disposition` with `filename` (a checked
+ * name, so it needs no escaping). Served as a download unless asked otherwise, so an uploaded
+ * file never renders as a page on the storage origin.
  */
-export async function signDownloadUrl(request: DownloadRequest, deps: SigningDeps): Promise<SignedUrl> {
-  const now = deps.now ?? Date.now;
-  const relative = nameInTenant(request.tenantId, request.path);
-  if (relative === undefined) {
-    metrics.inc("storage_signed_urls_total", { action: "download", outcome: "wrong-tenant" });
-    throw notFound("Object not found.");
-  }
-  const path = tenantObjectPath(request.tenantId, checkedName(relative));
-  const issued = now();
-  const expires = issued + deps.policy.expirySeconds * 1000;
+export async function signDownloadUrl(
+  path: string,
+  options: { filename: string; disposition?: "attachment" | "inline" },
+  deps: SigningDeps,
+): Promise<SignedUrl> {
+  const { issued, expires } = expiryOf(deps);
+  const disposition = options.disposition === "inline" ? "inline" : "attachment";
   const [url] = await withSpan("storage.sign", () =>
     deps.bucket.file(path).getSignedUrl({
       version: "v4",
       action: "read",
       accessibleAt: new Date(issued),
       expires,
-      // Served as a download unless asked otherwise, so an uploaded file never renders as a page.
-      responseDisposition: request.disposition === "inline" ? "inline" : "attachment",
+      responseDisposition: `${disposition}; filename="${options.filename}"`,
     }),
   );
   metrics.inc("storage_signed_urls_total", { action: "download", outcome: "ok" });

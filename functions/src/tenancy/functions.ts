@@ -140,6 +140,7 @@ export const createTenant = callable(
         name: data.name,
         status: "active",
         configVersion: 1,
+        plan: "free",
         createdAt: now,
         updatedAt: now,
         createdBy: uid,

@@ -60,7 +60,7 @@ describe("API reference", () => {
 
   it("shows the storage input schema the client must send", () => {
     const upload = ref.functions.find((f) => f.name === "getUploadUrl")!;
-    expect(upload).toMatchObject({ kind: "callable", tenant: true, permission: "storage:write" });
+    expect(upload).toMatchObject({ kind: "callable", tenant: true, permission: "files:write" });
     expect(upload.input).toMatchObject({
       type: "object",
       required: ["contentType", "size"],

@@ -39,6 +39,9 @@ describe("built-in roles against every permission", () => {
     "webhooks:manage": { owner: Y, admin: Y, member: N, viewer: N },
     "storage:read": { owner: Y, admin: Y, member: Y, viewer: Y },
     "storage:write": { owner: Y, admin: Y, member: Y, viewer: N },
+    "files:read": { owner: Y, admin: Y, member: Y, viewer: Y },
+    "files:write": { owner: Y, admin: Y, member: Y, viewer: N },
+    "files:delete": { owner: Y, admin: Y, member: N, viewer: N },
     "audit:read": { owner: Y, admin: Y, member: N, viewer: N },
   };
 

@@ -2,15 +2,22 @@
  * Signed storage URLs, signed for real: a service-account key generated for the test run signs
  * through the real @google-cloud/storage V4 signer, and the test rebuilds the canonical request
  * from the URL and verifies the RSA signature with the public key. So scope (object path), expiry
- * and the signed headers are checked as Cloud Storage would check them.
+ * and the signed headers (content type, exact length, create-only `x-goog-if-generation-match: 0`)
+ * are checked as Cloud Storage would check them. No request reaches Cloud Storage itself.
  */
 import { createHash, createVerify, generateKeyPairSync, type KeyObject } from "node:crypto";
 import { Storage, type Bucket } from "@google-cloud/storage";
 import { listValue, params } from "../../src/platform/config";
 import { AppError } from "../../src/platform/errors";
 import { metrics } from "../../src/platform/metrics";
-import { generateObjectName, nameInTenant, validateObjectName } from "../../src/storage/paths";
-import { signDownloadUrl, signUploadUrl, type SigningDeps } from "../../src/storage/service";
+import {
+  defaultFileName,
+  fileObjectPath,
+  newFileId,
+  parseFileObjectPath,
+  validateObjectName,
+} from "../../src/storage/paths";
+import { checkUpload, signDownloadUrl, signUploadUrl, type SigningDeps } from "../../src/storage/service";
 
 const CLIENT_EMAIL = "signer@demo-saas-core.iam.gserviceaccount.com";
 // A fixed clock in the future: the Storage client refuses expiries before its own wall clock.
@@ -37,7 +44,6 @@ function deps(overrides: Partial<SigningDeps["policy"]> = {}): SigningDeps {
   return {
     bucket,
     now: () => NOW,
-    uuid: () => "3f2b8a4e-9c1d-4e5f-8a7b-1c2d3e4f5a6b",
     policy: {
       expirySeconds: 900,
       maxUploadBytes: 1_000_000,
@@ -90,9 +96,9 @@ function verifyV4(url: string, method: string, sentHeaders: Record<string, strin
   return q;
 }
 
-async function refused(promise: Promise<unknown>): Promise<AppError> {
+function refused(fn: () => unknown): AppError {
   try {
-    await promise;
+    fn();
   } catch (error) {
     if (error instanceof AppError) return error;
     throw error;
@@ -100,12 +106,19 @@ async function refused(promise: Promise<unknown>): Promise<AppError> {
   throw new Error("expected the request to be refused");
 }
 
+const FILE_ID = "3f2b8a4e9c1d4e5f8a7b1c2d3e4f5a6b";
+const PATH = fileObjectPath(TID, FILE_ID);
+
 describe("upload URLs", () => {
-  it("are V4 URLs for a generated name under the tenant prefix, bound to content type and exact size", async () => {
-    const signed = await signUploadUrl({ tenantId: TID, contentType: "image/png", size: 4096 }, deps());
+  it("are create-only V4 URLs for the file's object, bound to content type and exact size", async () => {
+    const signed = await signUploadUrl(PATH, { contentType: "image/png", size: 4096 }, deps());
     expect(signed.method).toBe("PUT");
-    expect(signed.path).toBe(`tenants/${TID}/uploads/3f2b8a4e-9c1d-4e5f-8a7b-1c2d3e4f5a6b.png`);
-    expect(signed.headers).toEqual({ "content-type": "image/png", "x-goog-content-length-range": "4096,4096" });
+    expect(signed.path).toBe(`tenants/${TID}/files/${FILE_ID}`);
+    expect(signed.headers).toEqual({
+      "content-type": "image/png",
+      "x-goog-content-length-range": "4096,4096",
+      "x-goog-if-generation-match": "0",
+    });
     expect(signed.expiresAt).toBe(new Date(NOW + 900_000).toISOString());
 
     const url = new URL(signed.url);
@@ -115,49 +128,54 @@ describe("upload URLs", () => {
     expect(q.get("X-Goog-Expires")).toBe("900");
     expect(q.get("X-Goog-Date")).toBe("20990115T060000Z");
     expect(q.get("X-Goog-Credential")).toBe(`${CLIENT_EMAIL}/20990115/auto/storage/goog4_request`);
-    expect(q.get("X-Goog-SignedHeaders")!.split(";")).toEqual(
-      expect.arrayContaining(["content-type", "host", "x-goog-content-length-range"]),
+    expect(q.get("X-Goog-SignedHeaders")).toBe(
+      "content-type;host;x-goog-content-length-range;x-goog-if-generation-match",
     );
   });
 
-  it("do not verify for a different content type or size than the one signed", async () => {
-    const signed = await signUploadUrl({ tenantId: TID, contentType: "image/png", size: 4096 }, deps());
+  it("do not verify for another content type, size, object, or without the create-only precondition", async () => {
+    const signed = await signUploadUrl(PATH, { contentType: "image/png", size: 4096 }, deps());
     expect(() => verifyV4(signed.url, "PUT", { ...signed.headers, "content-type": "text/html" })).toThrow(
       "signature does not verify",
     );
     expect(() =>
       verifyV4(signed.url, "PUT", { ...signed.headers, "x-goog-content-length-range": "0,5000000000" }),
     ).toThrow("signature does not verify");
-    expect(() => verifyV4(signed.url.replace("uploads/", "uploads2/"), "PUT", signed.headers)).toThrow(
+    // Dropping the precondition (an overwrite) or asking to replace a given generation breaks it too.
+    const { "x-goog-if-generation-match": _dropped, ...withoutPrecondition } = signed.headers;
+    expect(() => verifyV4(signed.url, "PUT", withoutPrecondition)).toThrow("signature does not verify");
+    expect(() => verifyV4(signed.url, "PUT", { ...signed.headers, "x-goog-if-generation-match": "17" })).toThrow(
+      "signature does not verify",
+    );
+    expect(() => verifyV4(signed.url.replace(FILE_ID, "0".repeat(32)), "PUT", signed.headers)).toThrow(
       "signature does not verify",
     );
   });
 
   it("use the configured expiry", async () => {
-    const signed = await signUploadUrl(
-      { tenantId: TID, contentType: "application/pdf", size: 10 },
-      deps({ expirySeconds: 60 }),
-    );
+    const signed = await signUploadUrl(PATH, { contentType: "application/pdf", size: 10 }, deps({ expirySeconds: 60 }));
     expect(verifyV4(signed.url, "PUT", signed.headers).get("X-Goog-Expires")).toBe("60");
   });
+});
 
-  it("accept a valid client-chosen name, normalising the content type's case", async () => {
-    const signed = await signUploadUrl(
-      { tenantId: TID, contentType: "Image/PNG", size: 1, name: "avatars/user-1/photo.v2.png" },
-      deps(),
-    );
-    expect(signed.path).toBe(`tenants/${TID}/avatars/user-1/photo.v2.png`);
-    expect(signed.headers["content-type"]).toBe("image/png");
-    verifyV4(signed.url, "PUT", signed.headers);
+describe("upload checks (before any record or URL)", () => {
+  const policy = deps().policy;
+
+  it("accept a valid name and normalise the content type's case", () => {
+    expect(checkUpload({ contentType: "Image/PNG", size: 1, name: "avatars/user-1/photo.v2.png" }, policy)).toEqual({
+      contentType: "image/png",
+      size: 1,
+      name: "avatars/user-1/photo.v2.png",
+    });
   });
 
-  it("refuse a content type that is not on the allow-list", async () => {
+  it("refuse a content type that is not on the allow-list", () => {
     const before = metrics.value("storage_signed_urls_total", {
       action: "upload",
       outcome: "content-type-not-allowed",
     });
     for (const contentType of ["text/html", "image/svg+xml", "image/png; charset=utf-8", "application/x-msdownload"]) {
-      const error = await refused(signUploadUrl({ tenantId: TID, contentType, size: 10 }, deps()));
+      const error = refused(() => checkUpload({ contentType, size: 10 }, policy));
       expect(error.code).toBe("invalid-argument");
       expect(error.details.reason).toBe("content-type-not-allowed");
       expect(error.details.fields).toHaveProperty("contentType");
@@ -172,16 +190,15 @@ describe("upload URLs", () => {
     ["zero bytes", 0],
     ["negative", -5],
     ["fractional", 10.5],
-  ])("refuse a size that is %s", async (_name, size) => {
-    const error = await refused(signUploadUrl({ tenantId: TID, contentType: "image/png", size }, deps()));
+  ])("refuse a size that is %s", (_name, size) => {
+    const error = refused(() => checkUpload({ contentType: "image/png", size }, policy));
     expect(error.code).toBe("invalid-argument");
     expect(error.details.reason).toBe("too-large");
     expect(error.details.fields).toHaveProperty("size");
   });
 
-  it("accept exactly the maximum size", async () => {
-    const signed = await signUploadUrl({ tenantId: TID, contentType: "image/png", size: 1_000_000 }, deps());
-    expect(signed.headers["x-goog-content-length-range"]).toBe("1000000,1000000");
+  it("accept exactly the maximum size", () => {
+    expect(checkUpload({ contentType: "image/png", size: 1_000_000 }, policy).size).toBe(1_000_000);
   });
 
   it.each([
@@ -194,6 +211,7 @@ describe("upload URLs", () => {
     ["backslash", "..\\t-beta\\x.png"],
     ["control character", "a\u0000b.png"],
     ["newline", "a\nb.png"],
+    ["quote (header injection)", 'a".png'],
     ["trailing slash", "a/"],
     ["empty segment", "a//b.png"],
     ["hidden file", ".htaccess"],
@@ -201,8 +219,8 @@ describe("upload URLs", () => {
     ["unicode dot lookalike", "\u2024\u2024/x.png"],
     ["too deep", "a/b/c/d/e/f/g/h/i.png"],
     ["too long", `${"a".repeat(513)}`],
-  ])("refuse a name with a %s", async (_name, name) => {
-    const error = await refused(signUploadUrl({ tenantId: TID, contentType: "image/png", size: 1, name }, deps()));
+  ])("refuse a name with a %s", (_name, name) => {
+    const error = refused(() => checkUpload({ contentType: "image/png", size: 1, name }, policy));
     expect(error.code).toBe("invalid-argument");
     expect(error.details.reason).toBe("invalid-object-name");
     expect(error.details.fields).toHaveProperty("name");
@@ -210,48 +228,45 @@ describe("upload URLs", () => {
 });
 
 describe("download URLs", () => {
-  it("are V4 GET URLs for the tenant's object with the configured expiry, served as attachments", async () => {
-    const signed = await signDownloadUrl({ tenantId: TID, path: `tenants/${TID}/uploads/a.pdf` }, deps());
+  it("are V4 GET URLs for the file's object with the configured expiry, served as named attachments", async () => {
+    const signed = await signDownloadUrl(PATH, { filename: "q1.pdf" }, deps());
     expect(signed.method).toBe("GET");
-    expect(new URL(signed.url).pathname).toBe(`/demo-saas-core.appspot.com/tenants/${TID}/uploads/a.pdf`);
+    expect(new URL(signed.url).pathname).toBe(`/demo-saas-core.appspot.com/${PATH}`);
     const q = verifyV4(signed.url, "GET", {});
     expect(q.get("X-Goog-Expires")).toBe("900");
-    expect(q.get("response-content-disposition")).toBe("attachment");
+    expect(q.get("response-content-disposition")).toBe('attachment; filename="q1.pdf"');
     expect(q.get("X-Goog-SignedHeaders")).toBe("host");
   });
 
-  it("refuse another tenant's object with not-found", async () => {
-    for (const path of [
-      "tenants/t-beta/uploads/a.pdf",
-      `tenants/${TID}-evil/uploads/a.pdf`,
-      `tenants/${TID}`,
-      "uploads/a.pdf",
-      `/tenants/${TID}/uploads/a.pdf`,
-    ]) {
-      const error = await refused(signDownloadUrl({ tenantId: TID, path }, deps()));
-      expect(error.code).toBe("not-found");
-    }
-  });
-
-  it("refuse a path that climbs out of the tenant prefix after it", async () => {
-    for (const path of [`tenants/${TID}/../t-beta/a.pdf`, `tenants/${TID}/%2e%2e/t-beta/a.pdf`, `tenants/${TID}/`]) {
-      const error = await refused(signDownloadUrl({ tenantId: TID, path }, deps()));
-      expect(error.code).toBe("invalid-argument");
-      expect(error.details.reason).toBe("invalid-object-name");
-    }
+  it("are inline only when asked, and the disposition is part of the signature", async () => {
+    const signed = await signDownloadUrl(PATH, { filename: "a.png", disposition: "inline" }, deps());
+    expect(verifyV4(signed.url, "GET", {}).get("response-content-disposition")).toBe('inline; filename="a.png"');
+    const tampered = signed.url.replace("inline", "attachment");
+    expect(() => verifyV4(tampered, "GET", {})).toThrow("signature does not verify");
   });
 });
 
-describe("object names", () => {
-  it("generates unguessable names with an extension from the content type", () => {
-    expect(generateObjectName("application/pdf", () => "u")).toBe("uploads/u.pdf");
-    expect(generateObjectName("application/x-unknown", () => "u")).toBe("uploads/u");
-    expect(generateObjectName("image/png")).toMatch(/^uploads\/[0-9a-f-]{36}\.png$/);
+describe("file ids, names and object paths", () => {
+  it("gives every file a fresh 32-hex id, and a default name with an extension from the content type", () => {
+    expect(newFileId()).toMatch(/^[0-9a-f]{32}$/);
+    expect(newFileId()).not.toBe(newFileId());
+    expect(defaultFileName("f1", "application/pdf")).toBe("f1.pdf");
+    expect(defaultFileName("f1", "application/x-unknown")).toBe("f1");
+    expect(defaultFileName("f1", "constructor")).toBe("f1");
   });
 
-  it("maps full paths to tenant-relative names only inside the tenant", () => {
-    expect(nameInTenant("t1", "tenants/t1/a/b.png")).toBe("a/b.png");
-    expect(nameInTenant("t1", "tenants/t10/a.png")).toBeUndefined();
+  it("maps object paths back to tenant and file only for file objects", () => {
+    expect(parseFileObjectPath(PATH)).toEqual({ tenantId: TID, fileId: FILE_ID });
+    for (const path of [
+      `tenants/${TID}/files/${FILE_ID}/x`,
+      `tenants/${TID}/uploads/${FILE_ID}`,
+      `tenants/${TID}/files/../${FILE_ID}`,
+      `tenants/../files/${FILE_ID}`,
+      `x/tenants/${TID}/files/${FILE_ID}`,
+      `tenants/${TID}/files/${FILE_ID.toUpperCase()}`,
+    ]) {
+      expect(parseFileObjectPath(path)).toBeUndefined();
+    }
     expect(validateObjectName("a/b-c_d.e")).toBe("a/b-c_d.e");
   });
 });

@@ -4,6 +4,7 @@ const tenant = (id: string, configVersion = 1, status: Tenant["status"] = "activ
   id,
   name: id,
   status,
+  plan: "free",
   configVersion,
 });
 
