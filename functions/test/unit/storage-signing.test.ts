@@ -5,7 +5,7 @@
  * and the signed headers (content type, exact length, create-only `x-goog-if-generation-match: 0`)
  * are checked as Cloud Storage would check them. No request reaches Cloud Storage itself.
  */
-import { createHash, createVerify, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { Storage, type Bucket } from "@google-cloud/storage";
 import { listValue, params } from "../../src/platform/config";
 import { AppError } from "../../src/platform/errors";
@@ -18,6 +18,7 @@ import {
   validateObjectName,
 } from "../../src/storage/paths";
 import { checkUpload, signDownloadUrl, signUploadUrl, type SigningDeps } from "../../src/storage/service";
+import { verifyV4 as verifySignature } from "../support/storage";
 
 const CLIENT_EMAIL = "signer@demo-saas-core.iam.gserviceaccount.com";
 // A fixed clock in the future: the Storage client refuses expiries before its own wall clock.
@@ -53,47 +54,9 @@ function deps(overrides: Partial<SigningDeps["policy"]> = {}): SigningDeps {
   };
 }
 
-/** RFC 3986 encoding as the V4 canonical query string uses it. */
-function enc(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/**
- * Rebuilds the V4 string-to-sign from the URL, the method and the headers the client will send,
- * and verifies the signature. Returns the parsed query for further checks.
- */
+/** Verifies a URL's V4 signature as Cloud Storage would, with the headers the client sends. */
 function verifyV4(url: string, method: string, sentHeaders: Record<string, string>): URLSearchParams {
-  const parsed = new URL(url);
-  const q = parsed.searchParams;
-  const signature = q.get("X-Goog-Signature");
-  if (!signature) throw new Error("no signature");
-  const signedHeaders = (q.get("X-Goog-SignedHeaders") ?? "").split(";");
-  const headers: Record<string, string> = { host: parsed.host };
-  for (const [k, v] of Object.entries(sentHeaders)) headers[k.toLowerCase()] = v;
-  const canonicalHeaders = signedHeaders.map((h) => `${h}:${(headers[h] ?? "").trim()}\n`).join("");
-  const canonicalQuery = [...q.entries()]
-    .filter(([k]) => k !== "X-Goog-Signature")
-    .map(([k, v]) => `${enc(k)}=${enc(v)}`)
-    .sort()
-    .join("&");
-  const canonicalRequest = [
-    method,
-    parsed.pathname,
-    canonicalQuery,
-    canonicalHeaders,
-    signedHeaders.join(";"),
-    "UNSIGNED-PAYLOAD",
-  ].join("\n");
-  const [, , datestamp] = (q.get("X-Goog-Credential") ?? "").match(/^([^/]+)\/(\d{8})\//) ?? [];
-  const stringToSign = [
-    "GOOG4-RSA-SHA256",
-    q.get("X-Goog-Date"),
-    `${datestamp}/auto/storage/goog4_request`,
-    createHash("sha256").update(canonicalRequest).digest("hex"),
-  ].join("\n");
-  const ok = createVerify("RSA-SHA256").update(stringToSign).verify(publicKey, Buffer.from(signature, "hex"));
-  if (!ok) throw new Error("signature does not verify");
-  return q;
+  return verifySignature(url, method, sentHeaders, publicKey);
 }
 
 function refused(fn: () => unknown): AppError {
