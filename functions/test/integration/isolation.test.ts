@@ -54,6 +54,7 @@ interface World {
     deliveryId: string;
     roleId: string;
     sessionId: string;
+    fileId: string;
   };
   /** A string planted in every B document: it must never come back to anyone else. */
   marker: string;
@@ -351,30 +352,45 @@ const CASES: Record<string, Case> = {
       ].map((name, i): Attempt => ({
         label: `name escapes the tenant prefix #${i + 1}`,
         input: (w) => ({ contentType: "image/png", size: 10, name: name(w) }),
-        expect: ["invalid-argument", "ok"],
+        expect: ["invalid-argument"],
       })),
     ],
   },
   getDownloadUrl: {
-    valid: (w) => ({ path: `tenants/${w.A}/files/x.png` }),
+    valid: (w) => ({ fileId: w.b.fileId }),
+    attacks: idAttacks("fileId", (w) => w.b.fileId, ["not-found"]),
+  },
+  getFile: {
+    valid: (w) => ({ fileId: w.b.fileId }),
+    attacks: idAttacks("fileId", (w) => w.b.fileId, ["not-found"]),
+  },
+  listFiles: {
+    valid: () => ({}),
+    // B's file id as a cursor is looked up in A, finds nothing and is ignored.
+    attacks: idAttacks("after", (w) => w.b.fileId, ["ok"]),
+  },
+  updateFile: {
+    valid: (w) => ({ fileId: w.b.fileId, tags: ["x"] }),
     attacks: [
-      {
-        label: "path in B",
-        input: (w) => ({ path: `tenants/${w.B}/files/x.png` }),
-        expect: ["permission-denied", "not-found", "invalid-argument"],
-      },
-      ...[
-        (w: World) => `tenants/${w.A}/../${w.B}/files/x.png`,
-        (w: World) => `tenants/${w.A}/%2e%2e/${w.B}/x.png`,
-        (w: World) => `tenants/${w.A}//${w.B}/x.png`,
-        (w: World) => `/tenants/${w.B}/x.png`,
-        (w: World) => `tenants/${w.A}\\..\\${w.B}\\x.png`,
-      ].map((path, i): Attempt => ({
-        label: `path traversal #${i + 1}`,
-        input: (w) => ({ path: path(w) }),
-        expect: ["invalid-argument", "permission-denied", "not-found"],
-      })),
+      ...idAttacks(
+        "fileId",
+        (w) => w.b.fileId,
+        ["not-found"],
+        () => ({ tags: ["x"] }),
+      ),
+      // A name is a label, never a path: traversal is refused, anything else is a rename in A.
+      ...idAttacks(
+        "name",
+        (w) => `tenants/${w.B}/files/${w.b.fileId}`,
+        ["not-found"],
+        (w) => ({ fileId: w.b.fileId }),
+        ["invalid-argument", "not-found"],
+      ),
     ],
+  },
+  deleteFile: {
+    valid: (w) => ({ fileId: w.b.fileId }),
+    attacks: idAttacks("fileId", (w) => w.b.fileId, ["not-found"]),
   },
 };
 
@@ -489,6 +505,7 @@ describe("tenant isolation across every exported function", () => {
       deliveryId: `dv${randomUUID().slice(0, 8)}`,
       roleId: `b-secret-${randomUUID().slice(0, 6)}`,
       sessionId: "",
+      fileId: randomUUID().replace(/-/g, ""),
     };
     const now = new Date();
     await Promise.all([
@@ -518,6 +535,17 @@ describe("tenant isolation across every exported function", () => {
       db
         .doc(`tenants/${B}/roles/${b.roleId}`)
         .set({ permissions: ["payments:read"], inherits: [], description: marker }),
+      db.doc(`tenants/${B}/files/${b.fileId}`).set({
+        name: "secret.pdf",
+        contentType: "application/pdf",
+        size: 10,
+        status: "ready",
+        tags: [marker],
+        uploadedBy: memberB.uid,
+        objectPath: `tenants/${B}/files/${b.fileId}`,
+        createdAt: now,
+        updatedAt: now,
+      }),
     ]);
 
     // B's owner has a session (a root-level record keyed by a random id).
@@ -569,7 +597,15 @@ describe("tenant isolation across every exported function", () => {
       S: "s",
       users: { ownerA: user, staleA: user, claimsB: user, ownerS: user, ownerB: user, memberB: user },
       staleToken: { raw: "t", decoded: {} as DecodedIdToken },
-      b: { paymentId: "p", endpointId: "e", deadLetterId: "d", deliveryId: "v", roleId: "r", sessionId: "s" },
+      b: {
+        paymentId: "p",
+        endpointId: "e",
+        deadLetterId: "d",
+        deliveryId: "v",
+        roleId: "r",
+        sessionId: "s",
+        fileId: "f",
+      },
       marker: "m",
     };
     const data = a.input(fake);
@@ -667,6 +703,8 @@ describe("tenant isolation across every exported function", () => {
     const role = await db.doc(`tenants/${w.B}/roles/${w.b.roleId}`).get();
     const tenant = await db.doc(`tenants/${w.B}`).get();
     const members = await db.collection(`tenants/${w.B}/members`).get();
+    const file = await db.doc(`tenants/${w.B}/files/${w.b.fileId}`).get();
+    expect(file.data()).toMatchObject({ name: "secret.pdf", status: "ready", tags: [w.marker] });
     expect(payment.get("description")).toBe(w.marker);
     expect(endpoint.get("status")).toBe("active");
     expect(role.exists).toBe(true);
