@@ -1,9 +1,10 @@
 /**
- * The storage callables over HTTP in the functions emulator, with real ID tokens: the deployed
- * bundle loads the Storage client lazily and signs without credentials (emulator signer), and
- * tenant scoping and refusals reach the client as the callable protocol's errors.
+ * The file callables over HTTP in the functions emulator, with real ID tokens: the deployed
+ * bundle loads the Storage client lazily and signs without credentials (emulator signer), the
+ * pending record is visible through listFiles, and tenant scoping and refusals reach the client
+ * as the callable protocol's errors. No upload reaches Cloud Storage (there is none here).
  */
-import type { SignedUrl } from "../../src/storage";
+import type { FileView, UploadUrl } from "../../src/storage";
 import { createTestUser, seedTenant, type TestUser } from "../support/firebase";
 import { callCallable } from "../support/http";
 
@@ -18,20 +19,35 @@ beforeAll(async () => {
 });
 
 describe("storage over HTTP", () => {
-  it("returns a signed upload URL scoped to the caller's tenant", async () => {
-    const res = await callCallable<SignedUrl>("getUploadUrl", { contentType: "image/png", size: 123 }, member.idToken);
+  it("returns a create-only signed upload URL scoped to the caller's tenant, and records the pending file", async () => {
+    const res = await callCallable<UploadUrl>(
+      "getUploadUrl",
+      { contentType: "image/png", size: 123, name: "e2e/pic.png" },
+      member.idToken,
+    );
     expect(res.status).toBe(200);
     const signed = res.result!;
-    expect(signed.path).toMatch(new RegExp(`^tenants/${tid}/uploads/[0-9a-f-]{36}\\.png$`));
+    expect(signed.path).toBe(`tenants/${tid}/files/${signed.fileId}`);
     const url = new URL(signed.url);
     expect(url.pathname.endsWith(`/${signed.path}`)).toBe(true);
     expect(url.searchParams.get("X-Goog-Algorithm")).toBe("GOOG4-RSA-SHA256");
-    expect(url.searchParams.get("X-Goog-SignedHeaders")).toBe("content-type;host;x-goog-content-length-range");
-    expect(signed.headers["x-goog-content-length-range"]).toBe("123,123");
+    expect(url.searchParams.get("X-Goog-SignedHeaders")).toBe(
+      "content-type;host;x-goog-content-length-range;x-goog-if-generation-match",
+    );
+    expect(signed.headers).toMatchObject({
+      "x-goog-content-length-range": "123,123",
+      "x-goog-if-generation-match": "0",
+    });
+
+    const list = await callCallable<{ items: FileView[] }>("listFiles", { status: "pending" }, member.idToken);
+    expect(list.status).toBe(200);
+    expect(list.result!.items).toEqual([
+      expect.objectContaining({ fileId: signed.fileId, name: "e2e/pic.png", status: "pending", size: 123 }),
+    ]);
   });
 
-  it("answers another tenant's object with not-found and a traversal name with invalid-argument", async () => {
-    const other = await callCallable("getDownloadUrl", { path: "tenants/someone-else/uploads/x.pdf" }, member.idToken);
+  it("answers another tenant's file with not-found and a traversal name with invalid-argument", async () => {
+    const other = await callCallable("getDownloadUrl", { fileId: "0123456789abcdef0123456789abcdef" }, member.idToken);
     expect(other.status).toBe(404);
     expect(other.error?.status).toBe("NOT_FOUND");
     const traversal = await callCallable(

@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { params } from "../../src/platform/config";
 import { BUILT_IN_ROLES } from "../../src/rbac/permissions";
 import { ancestors } from "../../src/rbac/resolve";
 
@@ -32,14 +31,5 @@ describe("rules files stay in step with the code", () => {
     }
     expect(rolesAtLeast(firestoreRules)).toEqual(expected);
     expect(rolesAtLeast(storageRules)).toEqual(expected);
-  });
-
-  it("storage.rules upload limits equal the STORAGE_* param defaults", () => {
-    const limits = block(storageRules, "storage-limits");
-    const size = Number(limits.match(/request\.resource\.size <= (\d+)/)?.[1]);
-    const types = [...(limits.match(/contentType in \[([^\]]*)\]/)?.[1] ?? "").matchAll(/'([^']+)'/g)].map((m) => m[1]);
-    const defaults = (p: { options?: { default?: unknown } }) => p.options?.default;
-    expect(size).toBe(defaults(params.storageMaxUploadBytes.param as never));
-    expect(types.sort()).toEqual([...(defaults(params.storageAllowedContentTypes as never) as string[])].sort());
   });
 });
