@@ -34,7 +34,7 @@ import { callAs, countOps, createTestUser, expectHttpsError, seedTenant, type Te
 jest.setTimeout(60_000);
 
 const BUCKET = "demo-saas-core.appspot.com";
-const fft = functionsTest({ projectId: process.env.GCLOUD_PROJECT });
+const fft = functionsTest({ projectId: process.env.GCLOUD_PROJECT, storageBucket: BUCKET });
 
 let publicKey: KeyObject;
 let store: RecordingObjectStore;

@@ -128,7 +128,11 @@ export function decode(idToken: string): Promise<DecodedIdToken> {
 
 type Runnable<R> = { run: (request: CallableRequest) => R | Promise<R> };
 
-const fft = functionsTest({ projectId: process.env.GCLOUD_PROJECT });
+// With a storageBucket, as deployed functions get it: the files trigger listens on that bucket.
+const fft = functionsTest({
+  projectId: process.env.GCLOUD_PROJECT,
+  storageBucket: `${process.env.GCLOUD_PROJECT}.appspot.com`,
+});
 
 /**
  * Calls a wrapped callable in-process, as `user` (a real, verified ID token) or anonymously.
