@@ -148,6 +148,16 @@ describe("getUploadUrl", () => {
     ).toEqual([`tenants/${t}/files/${result.fileId}`, `tenants/${t}/usage/files`].sort());
   });
 
+  it("with an idempotency key, a retry gets the same file and URL and reserves nothing twice", async () => {
+    const { t, user } = await freshTenant();
+    const input = { contentType: "image/png", size: 64, idempotencyKey: "upload-retry-1" };
+    const first = await callAs<UploadUrl>(getUploadUrl, user, input);
+    const retry = await callAs<UploadUrl>(getUploadUrl, user, input);
+    expect(retry).toEqual(first);
+    expect(await usage(t)).toEqual({ bytes: 64, files: 1 });
+    expect((await rootFirestore().collection(`tenants/${t}/files`).get()).size).toBe(1);
+  });
+
   it("names the file after its id when no name is given", async () => {
     const signed = await callAs<UploadUrl>(getUploadUrl, member, { contentType: "application/pdf", size: 5 });
     expect((await record(tid, signed.fileId))?.name).toBe(`${signed.fileId}.pdf`);
