@@ -124,6 +124,22 @@ export async function reservePendingFile(
   file: PendingFile,
   quota: FileQuota & { plan: Plan },
 ): Promise<void> {
+  try {
+    await reserve(db, run, file, quota);
+  } catch (error) {
+    // gRPC ABORTED: the SDK's transaction retries all lost to concurrent uploads of this tenant.
+    // Nothing was written; the client may simply retry.
+    if ((error as { code?: unknown })?.code === 10) {
+      throw new AppError("aborted", "Too many uploads at once for this tenant; retry.", {
+        reason: "contention",
+        retryAfterSeconds: 1,
+      });
+    }
+    throw error;
+  }
+}
+
+async function reserve(db: TenantDb, run: Run, file: PendingFile, quota: FileQuota & { plan: Plan }): Promise<void> {
   await run(async (tx) => {
     const usageRef = db.doc(USAGE);
     const usage = usageOf((await tx.get(usageRef)).data());
