@@ -284,6 +284,18 @@ export async function removeTombstone(db: TenantDb, fileId: string): Promise<voi
   });
 }
 
+/**
+ * Moves a due record's `sweepAt` to `until` after a failed sweep, so records that keep failing
+ * (say, an object Storage refuses to delete) do not hold the head of the sweeper's queue.
+ */
+export async function postponeSweep(db: TenantDb, fileId: string, until: number): Promise<void> {
+  const ref = db.doc(`files/${fileId}`);
+  await db.runTransaction(async (tx) => {
+    const data = (await tx.get(ref)).data();
+    if (data && isTimestamp(data.sweepAt)) tx.update(ref, { sweepAt: Timestamp.fromMillis(until) });
+  });
+}
+
 /** Updates a visible record's name and/or tags; `not-found` for a missing or deleted one. */
 export async function updateFileRecord(
   db: TenantDb,

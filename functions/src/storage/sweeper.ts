@@ -2,14 +2,18 @@
  * The scheduled sweeper: pending uploads that never completed give their reservation back and
  * lose their object (if one arrived after all), and deletion tombstones whose object could not be
  * deleted at the time are finished. Each record is handled in its own transactions, so a sweep
- * that stops half-way leaves nothing inconsistent; the next sweep picks up what is left.
+ * that stops half-way leaves nothing inconsistent; the next sweep picks up what is left, and a
+ * record whose sweep failed is retried an hour later.
  */
 import { describeError, log } from "../platform/logger";
 import { metrics } from "../platform/metrics";
 import { objectStore, type ObjectStore } from "./objects";
 import { fileObjectPath } from "./paths";
-import { removeTombstone, tombstone } from "./records";
+import { postponeSweep, removeTombstone, tombstone } from "./records";
 import { dueRecords, tenantDbFor } from "./store";
+
+/** How long a record whose sweep failed waits before the sweeper tries it again. */
+const RETRY_AFTER_MS = 60 * 60 * 1000;
 
 export interface SweepDeps {
   now?: () => number;
@@ -41,9 +45,13 @@ export async function runFileSweep(deps: SweepDeps = {}): Promise<SweepResult> {
       await removeTombstone(db, fileId);
       result.removed++;
     } catch (error) {
-      // One record's failure must not stop the sweep; it stays due and is retried next run.
+      // One record's failure must not stop the sweep; the record is tried again an hour later.
       result.failed++;
       log.warn("file sweep failed", { tenantId, fileId, ...describeError(error) });
+      await postponeSweep(db, fileId, now + RETRY_AFTER_MS).catch((postponeError: unknown) =>
+        // Not postponed: the record simply stays due for the next run.
+        log.warn("file sweep not postponed", { tenantId, fileId, ...describeError(postponeError) }),
+      );
     }
   }
   metrics.inc("files_swept_total", { outcome: "expired" }, result.expired);

@@ -529,6 +529,27 @@ describe("the sweeper", () => {
     expect(await usage(t)).toEqual({ bytes: 2, files: 1 });
   });
 
+  it("retries a record whose object cannot be deleted an hour later, without releasing twice", async () => {
+    const { t, user } = await freshTenant();
+    const signed = await callAs<UploadUrl>(getUploadUrl, user, { contentType: "image/png", size: 6 });
+    const sweepAt = (await record(t, signed.fileId))!.sweepAt.toMillis();
+    store.failWith = new Error("permission denied by Storage");
+    const failed = await runFileSweep({ store, now: () => sweepAt + 1, batchSize: 500 });
+    expect(failed.failed).toBeGreaterThanOrEqual(1);
+    const tombstone = await record(t, signed.fileId);
+    expect(tombstone).toMatchObject({ status: "deleted" });
+    expect(tombstone!.sweepAt.toMillis()).toBe(sweepAt + 1 + 3_600_000);
+    expect(await usage(t)).toEqual({ bytes: 0, files: 0 });
+
+    store.failWith = undefined;
+    await runFileSweep({ store, now: () => sweepAt + 2, batchSize: 500 });
+    expect(await record(t, signed.fileId)).toMatchObject({ status: "deleted" });
+    await runFileSweep({ store, now: () => sweepAt + 1 + 3_600_000, batchSize: 500 });
+    expect(await record(t, signed.fileId)).toBeUndefined();
+    expect(store.deleted).toContainEqual({ path: signed.path });
+    expect(await usage(t)).toEqual({ bytes: 0, files: 0 });
+  });
+
   it("does not expire an upload that completed after the query saw it pending", async () => {
     const { t, user } = await freshTenant();
     const signed = await callAs<UploadUrl>(getUploadUrl, user, { contentType: "image/png", size: 8 });
