@@ -9,6 +9,7 @@
  */
 import type { KeyObject } from "node:crypto";
 import functionsTest from "firebase-functions-test";
+import { HttpsError } from "firebase-functions/v2/https";
 import { rootFirestore } from "../../src/platform/admin";
 import {
   deleteFile,
@@ -196,6 +197,10 @@ describe("getUploadUrl", () => {
 });
 
 describe("quotas", () => {
+  // A safety limit, not a speed claim: contended transactions on the emulator retry with backoff,
+  // which takes long on a loaded machine.
+  jest.setTimeout(300_000);
+
   let user: TestUser;
 
   async function tenantWithUsage(plan: string | undefined, seeded: { bytes: number; files: number }) {
@@ -207,10 +212,24 @@ describe("quotas", () => {
     return fresh.t;
   }
 
+  /**
+   * `n` concurrent uploads, each retried as the client guide says when it answers `aborted`
+   * (contention: every transaction attempt lost, nothing written), so each ends in a URL or a
+   * quota refusal.
+   */
   async function race(n: number, size: number) {
-    return Promise.allSettled(
-      Array.from({ length: n }, () => callAs<UploadUrl>(getUploadUrl, user, { contentType: "text/csv", size })),
-    );
+    const caller = user;
+    const attempt = async (): Promise<UploadUrl> => {
+      for (let i = 0; ; i++) {
+        try {
+          return await callAs<UploadUrl>(getUploadUrl, caller, { contentType: "text/csv", size });
+        } catch (error) {
+          if (!(error instanceof HttpsError && error.code === "aborted" && i < 20)) throw error;
+          expect(error.details).toMatchObject({ reason: "contention" });
+        }
+      }
+    };
+    return Promise.allSettled(Array.from({ length: n }, attempt));
   }
 
   it("lets exactly the remaining file count through 20 concurrent calls at the edge of the quota", async () => {
