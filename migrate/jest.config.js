@@ -7,6 +7,6 @@ const base = { preset: "ts-jest", testEnvironment: "node", transform: { "^.+\\.t
 module.exports = {
   projects: [
     { ...base, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"] },
-    { ...base, displayName: "emulator", testMatch: ["<rootDir>/test/emulator/**/*.test.ts"] },
+    { ...base, displayName: "emulator", testMatch: ["<rootDir>/test/emulator/**/*.test.ts"], globalSetup: "<rootDir>/test/support/build.js" },
   ],
 };
