@@ -63,7 +63,8 @@ export class Checkpoint {
     const state = JSON.parse(readFileSync(file, "utf8")) as CheckpointState;
     if (state.version !== 1) throw new Error(`--resume: ${file} has an unknown version`);
     if (state.source !== source) throw new Error(`--resume: ${file} is for source "${state.source}", not "${source}"`);
-    if (state.mappingHash !== mappingHash) throw new Error(`--resume: the mapping changed since ${file} was written; run without --resume to start again`);
+    if (state.mappingHash !== mappingHash)
+      throw new Error(`--resume: the mapping changed since ${file} was written; run without --resume to start again`);
     return new Checkpoint(file, state);
   }
 

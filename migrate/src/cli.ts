@@ -79,8 +79,10 @@ async function main(argv: string[]): Promise<number> {
       log,
     });
     const t = result.tenants;
-    if (!result.dryRun) log(`tenants: ${t.created.length} created, ${t.matched.length} matched, ${t.missing.length} missing`);
-    if (result.errors.length > 0) log(`${result.errors.length} documents had errors${result.dryRun ? "" : " and were not written"}`);
+    if (!result.dryRun)
+      log(`tenants: ${t.created.length} created, ${t.matched.length} matched, ${t.missing.length} missing`);
+    if (result.errors.length > 0)
+      log(`${result.errors.length} documents had errors${result.dryRun ? "" : " and were not written"}`);
     if (result.verify && !result.verify.ok) return 1;
     return result.errors.length > 0 ? 1 : 0;
   } catch (error) {

@@ -32,7 +32,9 @@ const bsonType = (v: unknown): string | undefined =>
   typeof v === "object" && v !== null ? ((v as { _bsontype?: string })._bsontype ?? undefined) : undefined;
 
 const isPlainObject = (v: unknown): v is Doc =>
-  typeof v === "object" && v !== null && (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
+  typeof v === "object" &&
+  v !== null &&
+  (Object.getPrototypeOf(v) === Object.prototype || Object.getPrototypeOf(v) === null);
 
 const joinPath = (base: string, key: string) => (base ? `${base}.${key}` : key);
 
@@ -126,7 +128,13 @@ function normalDecimal(s: string): string | undefined {
   return `${m[1] === "-" ? "-" : ""}${digits}e${exp}`;
 }
 
-function decimal128(text: string, policy: TypePolicies["decimal128"], field: string, stats: ConversionStats, errors: FieldError[]): unknown {
+function decimal128(
+  text: string,
+  policy: TypePolicies["decimal128"],
+  field: string,
+  stats: ConversionStats,
+  errors: FieldError[],
+): unknown {
   if (policy === "string") {
     count(stats, "Decimal128→string");
     return text;
@@ -138,7 +146,10 @@ function decimal128(text: string, policy: TypePolicies["decimal128"], field: str
   const n = Number(text);
   // The double must read back as the same decimal value; otherwise the policy would lose digits.
   if (!Number.isFinite(n) || normalDecimal(String(n)) !== normalDecimal(text)) {
-    errors.push({ field, message: `Decimal128 ${text} is not exactly representable as a number (types.decimal128 is "number"; use "string")` });
+    errors.push({
+      field,
+      message: `Decimal128 ${text} is not exactly representable as a number (types.decimal128 is "number"; use "string")`,
+    });
     return undefined;
   }
   count(stats, "Decimal128→number");
@@ -155,7 +166,13 @@ function int64(v: bigint, policy: TypePolicies["int64"], stats: ConversionStats)
 }
 
 /** Converts one BSON value (from `bson` or the driver) into a Firestore value. */
-function convertValue(v: unknown, field: string, policies: TypePolicies, stats: ConversionStats, errors: FieldError[]): unknown {
+function convertValue(
+  v: unknown,
+  field: string,
+  policies: TypePolicies,
+  stats: ConversionStats,
+  errors: FieldError[],
+): unknown {
   if (v === null || v === undefined) return null;
   if (typeof v === "string" || typeof v === "boolean" || typeof v === "number") return v;
   if (typeof v === "bigint") return int64(v, policies.int64, stats);
@@ -169,7 +186,10 @@ function convertValue(v: unknown, field: string, policies: TypePolicies, stats: 
     return Timestamp.fromMillis(ms);
   }
   if (v instanceof RegExp) {
-    errors.push({ field, message: "BSON regular expression has no Firestore equivalent; drop the field in the mapping" });
+    errors.push({
+      field,
+      message: "BSON regular expression has no Firestore equivalent; drop the field in the mapping",
+    });
     return undefined;
   }
   if (Array.isArray(v)) {
@@ -223,7 +243,13 @@ function convertValue(v: unknown, field: string, policies: TypePolicies, stats: 
 }
 
 /** Renders a path template: literals as they are, `{x}` from `values` first, then the document's fields. */
-function renderPath(segments: Segment[], doc: Doc, values: Record<string, string>, errors: FieldError[], what: string): string | undefined {
+function renderPath(
+  segments: Segment[],
+  doc: Doc,
+  values: Record<string, string>,
+  errors: FieldError[],
+  what: string,
+): string | undefined {
   const out: string[] = [];
   for (const s of segments) {
     if ("literal" in s) {
@@ -233,7 +259,10 @@ function renderPath(segments: Segment[], doc: Doc, values: Record<string, string
     const raw = Object.hasOwn(values, s.field) ? values[s.field] : getPath(doc, s.field);
     const id = idString(raw);
     if (id === undefined) {
-      errors.push({ field: s.field, message: `${what}: {${s.field}} is ${raw === undefined ? "missing" : "not a string, integer or ObjectId"}` });
+      errors.push({
+        field: s.field,
+        message: `${what}: {${s.field}} is ${raw === undefined ? "missing" : "not a string, integer or ObjectId"}`,
+      });
       return undefined;
     }
     const problem = docIdProblem(id);
@@ -253,7 +282,10 @@ function tenantOf(doc: Doc, mapping: CollectionMapping, errors: FieldError[]): s
   if (id === undefined || !TENANT_ID.test(id)) {
     errors.push({
       field: mapping.tenant.field,
-      message: raw === undefined ? "tenant field is missing" : `tenant id ${JSON.stringify(id ?? String(raw))} is not 1-128 letters, digits, '-' or '_'`,
+      message:
+        raw === undefined
+          ? "tenant field is missing"
+          : `tenant id ${JSON.stringify(id ?? String(raw))} is not 1-128 letters, digits, '-' or '_'`,
     });
     return undefined;
   }
@@ -265,18 +297,30 @@ function membershipFields(doc: Doc, spec: NonNullable<CollectionMapping["members
   const rawRoles = "value" in spec.roles ? spec.roles.value : getPath(doc, spec.roles.field);
   const roleList = typeof rawRoles === "string" ? [rawRoles] : rawRoles;
   const rolesField = "field" in spec.roles ? spec.roles.field : "roles";
-  if (!Array.isArray(roleList) || roleList.length === 0 || !roleList.every((r) => typeof r === "string" && TENANT_ID.test(r))) {
+  if (
+    !Array.isArray(roleList) ||
+    roleList.length === 0 ||
+    !roleList.every((r) => typeof r === "string" && TENANT_ID.test(r))
+  ) {
     errors.push({ field: rolesField, message: "roles must be a role id or a non-empty list of role ids" });
   }
   const status = "value" in spec.status ? spec.status.value : getPath(doc, spec.status.field);
   if (status !== "active" && status !== "suspended") {
-    errors.push({ field: "field" in spec.status ? spec.status.field : "status", message: `membership status ${JSON.stringify(status)} is not "active" or "suspended"` });
+    errors.push({
+      field: "field" in spec.status ? spec.status.field : "status",
+      message: `membership status ${JSON.stringify(status)} is not "active" or "suspended"`,
+    });
   }
   return { roles: roleList, status };
 }
 
 /** Converts one source document according to its collection mapping. */
-export function convertDocument(doc: Doc, mapping: CollectionMapping, db: Firestore, stats: ConversionStats): Converted {
+export function convertDocument(
+  doc: Doc,
+  mapping: CollectionMapping,
+  db: Firestore,
+  stats: ConversionStats,
+): Converted {
   const errors: FieldError[] = [];
   const tenantId = tenantOf(doc, mapping, errors);
   if (tenantId === undefined) return { ok: false, errors };
@@ -305,13 +349,19 @@ export function convertDocument(doc: Doc, mapping: CollectionMapping, db: Firest
     data.name ??= tenantId;
     data.status ??= "active";
     data.configVersion ??= 1;
-    if (data.status !== "active" && data.status !== "suspended") errors.push({ field: "status", message: `tenant status ${JSON.stringify(data.status)} is not "active" or "suspended"` });
+    if (data.status !== "active" && data.status !== "suspended")
+      errors.push({
+        field: "status",
+        message: `tenant status ${JSON.stringify(data.status)} is not "active" or "suspended"`,
+      });
   }
   for (const [field, template] of Object.entries(mapping.references)) {
     const parts = field.split(".");
     const value = getPath(data, field);
     if (value === undefined || value === null) continue;
-    const segments = template.split("/").map((p): Segment => (/^\{.+\}$/.test(p) ? { field: p.slice(1, -1) } : { literal: p }));
+    const segments = template
+      .split("/")
+      .map((p): Segment => (/^\{.+\}$/.test(p) ? { field: p.slice(1, -1) } : { literal: p }));
     const toRef = (id: unknown) => {
       const refPath = renderPath(segments, doc, { tenantId, value: id as string }, errors, `reference ${field}`);
       if (refPath === undefined) return undefined;
@@ -326,7 +376,17 @@ export function convertDocument(doc: Doc, mapping: CollectionMapping, db: Firest
   if (errors.length > 0) return { ok: false, path, tenantId, errors };
   const size = documentSize(path, data);
   if (size > MAX_DOCUMENT_BYTES) {
-    return { ok: false, path, tenantId, errors: [{ field: "", message: `document is ${size} bytes, over Firestore's ${MAX_DOCUMENT_BYTES}-byte limit (not truncated, not written)` }] };
+    return {
+      ok: false,
+      path,
+      tenantId,
+      errors: [
+        {
+          field: "",
+          message: `document is ${size} bytes, over Firestore's ${MAX_DOCUMENT_BYTES}-byte limit (not truncated, not written)`,
+        },
+      ],
+    };
   }
   return { ok: true, path, tenantId, data, size, checksum: checksum(data) };
 }

@@ -27,13 +27,15 @@ function valueSize(v: unknown): number {
 const mapSize = (m: Record<string, unknown>) => Object.keys(m).reduce((n, k) => n + utf8(k) + 1 + valueSize(m[k]), 0);
 
 /** Storage size of a document at `path` with `data`: name + fields + 32. */
-export const documentSize = (path: string, data: Record<string, unknown>) => documentNameSize(path) + mapSize(data) + 32;
+export const documentSize = (path: string, data: Record<string, unknown>) =>
+  documentNameSize(path) + mapSize(data) + 32;
 
 function canonical(v: unknown): string {
   if (v === null) return "n";
   if (typeof v === "boolean") return v ? "T" : "F";
   // Firestore keeps integers and doubles apart; a JS integer goes out as integerValue and comes back as the same number.
-  if (typeof v === "number") return Number.isInteger(v) && !Object.is(v, -0) ? `i${v}` : `d${Object.is(v, -0) ? "-0" : String(v)}`;
+  if (typeof v === "number")
+    return Number.isInteger(v) && !Object.is(v, -0) ? `i${v}` : `d${Object.is(v, -0) ? "-0" : String(v)}`;
   if (typeof v === "string") return `s${JSON.stringify(v)}`;
   if (v instanceof Timestamp) return `t${v.seconds}.${v.nanoseconds}`;
   if (Buffer.isBuffer(v) || v instanceof Uint8Array) return `x${Buffer.from(v).toString("base64")}`;

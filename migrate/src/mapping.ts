@@ -32,7 +32,10 @@ const CollectionMapping = z.strictObject({
   /** Firestore document path template, e.g. `tenants/{tenantId}/orders/{_id}`. */
   target: Template,
   /** Where the tenant id comes from: a field of the document or one constant tenant. */
-  tenant: z.union([FromField, z.strictObject({ value: z.string().regex(TENANT_ID, "must be 1-128 letters, digits, '-' or '_'") })]),
+  tenant: z.union([
+    FromField,
+    z.strictObject({ value: z.string().regex(TENANT_ID, "must be 1-128 letters, digits, '-' or '_'") }),
+  ]),
   /** Source field path → target field path, applied before conversion (so it can fix invalid names). */
   rename: z.record(FieldPath, FieldPath).default({}),
   /** Source field paths left out of the target. `_id` is always left out (it is the document id) unless renamed. */
@@ -44,7 +47,9 @@ const CollectionMapping = z.strictObject({
   membership: z
     .strictObject({
       roles: z.union([FromField, z.strictObject({ value: z.array(z.string().regex(TENANT_ID)).min(1) })]),
-      status: z.union([FromField, z.strictObject({ value: z.enum(["active", "suspended"]) })]).default({ value: "active" }),
+      status: z
+        .union([FromField, z.strictObject({ value: z.enum(["active", "suspended"]) })])
+        .default({ value: "active" }),
     })
     .optional(),
 });
@@ -54,7 +59,9 @@ export const MappingSchema = z.strictObject({
   /** Database to read in a mongodump directory holding several, or on a live server. */
   database: z.string().min(1).optional(),
   /** Tenants the documents belong to: created when missing, or required to exist already. */
-  tenants: z.strictObject({ mode: z.enum(["create", "match"]), status: z.enum(["active", "suspended"]).default("active") }).default({ mode: "match" }),
+  tenants: z
+    .strictObject({ mode: z.enum(["create", "match"]), status: z.enum(["active", "suspended"]).default("active") })
+    .default({ mode: "match" }),
   types: TypePolicies.default({}),
   collections: z.array(CollectionMapping).min(1),
 });
@@ -67,7 +74,10 @@ export type CollectionMapping = z.infer<typeof CollectionMapping> & {
   /** True when the target is the tenant document itself (`tenants/{tenantId}`). */
   isTenantDoc: boolean;
 };
-export type Mapping = Omit<z.infer<typeof MappingSchema>, "collections"> & { collections: CollectionMapping[]; hash: string };
+export type Mapping = Omit<z.infer<typeof MappingSchema>, "collections"> & {
+  collections: CollectionMapping[];
+  hash: string;
+};
 
 /** A path segment: a literal id or a `{placeholder}` (`tenantId`, `_id` or a field path). */
 export type Segment = { literal: string } | { field: string };
@@ -89,12 +99,15 @@ function parseTemplate(template: string, where: string, issues: string[], extra:
     const m = /^\{([^{}]+)\}$/.exec(part);
     if (m) {
       if (i % 2 === 0) issues.push(`${where}: collection segment ${i + 1} ("${part}") must be a literal collection id`);
-      if (!FIELD_PATH.test(m[1]) && !extra.includes(m[1])) issues.push(`${where}: placeholder "${part}" is not a field path`);
+      if (!FIELD_PATH.test(m[1]) && !extra.includes(m[1]))
+        issues.push(`${where}: placeholder "${part}" is not a field path`);
       return { field: m[1] };
     }
-    if (part.includes("{") || part.includes("}")) issues.push(`${where}: segment "${part}" must be either a literal or one whole {placeholder}`);
+    if (part.includes("{") || part.includes("}"))
+      issues.push(`${where}: segment "${part}" must be either a literal or one whole {placeholder}`);
     else if (!COLLECTION_ID.test(part) && i % 2 === 0) issues.push(`${where}: "${part}" is not a valid collection id`);
-    else if (part === "" || part === "." || part === ".." || /^__.*__$/.test(part)) issues.push(`${where}: "${part}" is not a valid document id`);
+    else if (part === "" || part === "." || part === ".." || /^__.*__$/.test(part))
+      issues.push(`${where}: "${part}" is not a valid document id`);
     return { literal: part };
   });
 }
@@ -115,24 +128,37 @@ export function parseMapping(json: unknown, file = "<mapping>"): Mapping {
     if (seen.has(c.source)) issues.push(`${where}: source collection "${c.source}" is mapped twice`);
     seen.add(c.source);
     const segments = parseTemplate(c.target, `${where}.target`, issues);
-    if (segments.length % 2 !== 0) issues.push(`${where}.target: "${c.target}" has ${segments.length} segments; a document path has an even number`);
+    if (segments.length % 2 !== 0)
+      issues.push(`${where}.target: "${c.target}" has ${segments.length} segments; a document path has an even number`);
     const [first, second] = segments;
     // Tenant isolation: every target lives under the document's own tenant.
-    if (!(first && "literal" in first && first.literal === "tenants" && second && "field" in second && second.field === "tenantId")) {
+    if (!(
+      first &&
+      "literal" in first &&
+      first.literal === "tenants" &&
+      second &&
+      "field" in second &&
+      second.field === "tenantId"
+    )) {
       issues.push(`${where}.target: must start with "tenants/{tenantId}" (every document belongs to a tenant)`);
     }
     const isTenantDoc = segments.length === 2;
     const membersTarget = segments.length === 4 && "literal" in segments[2] && segments[2].literal === "members";
-    if (membersTarget && !c.membership) issues.push(`${where}.membership: required for a target under members/ (roles and status)`);
-    if (!membersTarget && c.membership) issues.push(`${where}.membership: only allowed for targets "tenants/{tenantId}/members/{uid}"`);
+    if (membersTarget && !c.membership)
+      issues.push(`${where}.membership: required for a target under members/ (roles and status)`);
+    if (!membersTarget && c.membership)
+      issues.push(`${where}.membership: only allowed for targets "tenants/{tenantId}/members/{uid}"`);
     for (const [from, to] of Object.entries(c.rename)) {
       if (c.drop.includes(from)) issues.push(`${where}.rename.${from}: the field is also dropped`);
-      if (to.split(".").some((p) => /^__.*__$/.test(p))) issues.push(`${where}.rename.${from}: "${to}" is a reserved Firestore field name`);
+      if (to.split(".").some((p) => /^__.*__$/.test(p)))
+        issues.push(`${where}.rename.${from}: "${to}" is a reserved Firestore field name`);
     }
     for (const [field, template] of Object.entries(c.references)) {
       const refSegments = parseTemplate(template, `${where}.references.${field}`, issues, ["value"]);
-      if (refSegments.length % 2 !== 0) issues.push(`${where}.references.${field}: "${template}" is not a document path`);
-      if (!refSegments.some((s) => "field" in s && s.field === "value")) issues.push(`${where}.references.${field}: "${template}" must contain {value}`);
+      if (refSegments.length % 2 !== 0)
+        issues.push(`${where}.references.${field}: "${template}" is not a document path`);
+      if (!refSegments.some((s) => "field" in s && s.field === "value"))
+        issues.push(`${where}.references.${field}: "${template}" must contain {value}`);
     }
     return { ...c, segments, isTenantDoc, policies: { ...parsed.data.types, ...c.types } };
   });

@@ -62,7 +62,8 @@ const MAX_IN_FLIGHT = 2000;
 const CHECKPOINT_INTERVAL_MS = 250;
 
 /** The source document's _id as one line of text for reports. */
-export const describeId = (doc: Record<string, unknown>) => idString(doc._id) ?? EJSON.stringify(doc._id as never, { relaxed: false });
+export const describeId = (doc: Record<string, unknown>) =>
+  idString(doc._id) ?? EJSON.stringify(doc._id as never, { relaxed: false });
 
 /** Tenants as the mapping says: created when missing ("create") or required to exist ("match"). */
 function tenantRegistry(db: Firestore, mapping: Mapping, write: boolean) {
@@ -72,7 +73,12 @@ function tenantRegistry(db: Firestore, mapping: Mapping, write: boolean) {
     const ref = db.doc(`tenants/${tid}`);
     if (mapping.tenants.mode === "create" && write) {
       try {
-        await ref.create({ name: tid, status: mapping.tenants.status, configVersion: 1, createdAt: FieldValue.serverTimestamp() });
+        await ref.create({
+          name: tid,
+          status: mapping.tenants.status,
+          configVersion: 1,
+          createdAt: FieldValue.serverTimestamp(),
+        });
         return "created" as const;
       } catch (error) {
         // ALREADY_EXISTS: the tenant is there (an earlier run, or the app created it).
@@ -122,7 +128,9 @@ const readErrors = (file: string): DocumentError[] =>
     : [];
 
 /** Loads and checks the mapping and the whole source; any problem throws before a write. */
-export async function prepare(opts: Pick<RunOptions, "source" | "mapping">): Promise<{ mapping: Mapping; source: Source; counts: Map<string, number> }> {
+export async function prepare(
+  opts: Pick<RunOptions, "source" | "mapping">,
+): Promise<{ mapping: Mapping; source: Source; counts: Map<string, number> }> {
   const mapping = loadMapping(opts.mapping);
   const source = openSource(opts.source, mapping.database);
   try {
@@ -138,9 +146,13 @@ export async function prepare(opts: Pick<RunOptions, "source" | "mapping">): Pro
 export async function run(opts: RunOptions): Promise<RunResult> {
   const log = opts.log ?? (() => {});
   const { mapping, source, counts } = await prepare(opts);
-  log(`source: ${source.description}; ${mapping.collections.map((c) => `${c.source} ${counts.get(c.source)}`).join(", ")} documents`);
+  log(
+    `source: ${source.description}; ${mapping.collections.map((c) => `${c.source} ${counts.get(c.source)}`).join(", ")} documents`,
+  );
   try {
-    const result = opts.dryRun ? await dryRun(opts, mapping, source, counts, log) : await migrate(opts, mapping, source, counts, log);
+    const result = opts.dryRun
+      ? await dryRun(opts, mapping, source, counts, log)
+      : await migrate(opts, mapping, source, counts, log);
     if (opts.verify && !opts.dryRun) {
       result.verify = await verify(opts.db, mapping, source, counts, log);
       const reportFile = opts.reportFile ?? join(opts.stateDir, "verify-report.json");
@@ -153,7 +165,13 @@ export async function run(opts: RunOptions): Promise<RunResult> {
   }
 }
 
-async function dryRun(opts: RunOptions, mapping: Mapping, source: Source, counts: Map<string, number>, log: (l: string) => void): Promise<RunResult> {
+async function dryRun(
+  opts: RunOptions,
+  mapping: Mapping,
+  source: Source,
+  counts: Map<string, number>,
+  log: (l: string) => void,
+): Promise<RunResult> {
   const tenants = tenantRegistry(opts.db, mapping, false);
   const collections: CollectionSummary[] = [];
   const errors: DocumentError[] = [];
@@ -168,14 +186,33 @@ async function dryRun(opts: RunOptions, mapping: Mapping, source: Source, counts
         if (!c.isTenantDoc && (await tenants.ensure(converted.tenantId)) === "missing") {
           failed++;
           ok--;
-          errors.push({ collection: c.source, index, id: describeId(doc), path: converted.path, errors: [{ field: "", message: `tenant ${converted.tenantId} does not exist (tenants.mode is "match")` }] });
+          errors.push({
+            collection: c.source,
+            index,
+            id: describeId(doc),
+            path: converted.path,
+            errors: [{ field: "", message: `tenant ${converted.tenantId} does not exist (tenants.mode is "match")` }],
+          });
         }
       } else {
         failed++;
-        errors.push({ collection: c.source, index, id: describeId(doc), path: converted.path, errors: converted.errors });
+        errors.push({
+          collection: c.source,
+          index,
+          id: describeId(doc),
+          path: converted.path,
+          errors: converted.errors,
+        });
       }
     }
-    collections.push({ source: c.source, target: c.target, documents: counts.get(c.source) ?? 0, written: ok, failed, conversions: Object.fromEntries(stats) });
+    collections.push({
+      source: c.source,
+      target: c.target,
+      documents: counts.get(c.source) ?? 0,
+      written: ok,
+      failed,
+      conversions: Object.fromEntries(stats),
+    });
   }
   const result: RunResult = { dryRun: true, collections, tenants: tenants.result, errors };
   printPlan(result, log);
@@ -187,15 +224,26 @@ function printPlan(result: RunResult, log: (l: string) => void) {
   log("plan (dry run, nothing written):");
   for (const c of result.collections) {
     const conv = Object.entries(c.conversions).map(([k, v]) => `${k} ${v}`);
-    log(`  ${c.source} → ${c.target}: ${c.documents} documents, ${c.written} to write, ${c.failed} with errors${conv.length ? `; conversions: ${conv.join(", ")}` : ""}`);
+    log(
+      `  ${c.source} → ${c.target}: ${c.documents} documents, ${c.written} to write, ${c.failed} with errors${conv.length ? `; conversions: ${conv.join(", ")}` : ""}`,
+    );
   }
   const t = result.tenants;
   log(`  tenants: ${t.created.length} to create, ${t.matched.length} existing, ${t.missing.length} missing`);
-  for (const e of result.errors.slice(0, 20)) log(`  error ${e.collection}[${e.index}] _id ${e.id}: ${e.errors.map((x) => `${x.field || "(document)"}: ${x.message}`).join("; ")}`);
+  for (const e of result.errors.slice(0, 20))
+    log(
+      `  error ${e.collection}[${e.index}] _id ${e.id}: ${e.errors.map((x) => `${x.field || "(document)"}: ${x.message}`).join("; ")}`,
+    );
   if (result.errors.length > 20) log(`  … ${result.errors.length - 20} more errors`);
 }
 
-async function migrate(opts: RunOptions, mapping: Mapping, source: Source, counts: Map<string, number>, log: (l: string) => void): Promise<RunResult> {
+async function migrate(
+  opts: RunOptions,
+  mapping: Mapping,
+  source: Source,
+  counts: Map<string, number>,
+  log: (l: string) => void,
+): Promise<RunResult> {
   const checkpointFile = join(opts.stateDir, "checkpoint.json");
   const errorsFile = join(opts.stateDir, "errors.jsonl");
   const names = mapping.collections.map((c) => c.source);
@@ -249,17 +297,33 @@ async function migrate(opts: RunOptions, mapping: Mapping, source: Source, count
             continue;
           }
           if (!c.isTenantDoc && (await tenants.ensure(converted.tenantId)) === "missing") {
-            fail({ collection: c.source, index, id, path: converted.path, errors: [{ field: "", message: `tenant ${converted.tenantId} does not exist (tenants.mode is "match")` }] });
+            fail({
+              collection: c.source,
+              index,
+              id,
+              path: converted.path,
+              errors: [{ field: "", message: `tenant ${converted.tenantId} does not exist (tenants.mode is "match")` }],
+            });
             continue;
           }
           inFlight++;
-          writer.set(db.doc(converted.path), converted.data).then(
-            () => finish(index, "written"),
-            (error: Error) => fail({ collection: c.source, index, id, path: converted.path, errors: [{ field: "", message: `write failed: ${error.message}` }] }),
-          ).finally(() => {
-            inFlight--;
-            wake?.();
-          });
+          writer
+            .set(db.doc(converted.path), converted.data)
+            .then(
+              () => finish(index, "written"),
+              (error: Error) =>
+                fail({
+                  collection: c.source,
+                  index,
+                  id,
+                  path: converted.path,
+                  errors: [{ field: "", message: `write failed: ${error.message}` }],
+                }),
+            )
+            .finally(() => {
+              inFlight--;
+              wake?.();
+            });
           while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (wake = r));
         }
         await writer.flush();
@@ -267,8 +331,17 @@ async function migrate(opts: RunOptions, mapping: Mapping, source: Source, count
         progress.done = true;
         checkpoint.save();
       }
-      collections.push({ source: c.source, target: c.target, documents: total, written: progress.written, failed: progress.failed, conversions: Object.fromEntries(stats) });
-      log(`${c.source} → ${c.target}: ${progress.written} written, ${progress.failed} failed (errors in ${errorsFile})`);
+      collections.push({
+        source: c.source,
+        target: c.target,
+        documents: total,
+        written: progress.written,
+        failed: progress.failed,
+        conversions: Object.fromEntries(stats),
+      });
+      log(
+        `${c.source} → ${c.target}: ${progress.written} written, ${progress.failed} failed (errors in ${errorsFile})`,
+      );
     }
   } finally {
     clearInterval(timer);

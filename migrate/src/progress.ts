@@ -52,7 +52,9 @@ export function createProgress(stream: NodeJS.WriteStream = process.stderr): Pro
     const rate = secs > 0 ? (value - startDone) / secs : 0;
     const eta = rate > 0 ? Math.ceil((total - value) / rate) : undefined;
     const pct = total > 0 ? Math.floor((value / total) * 100) : 100;
-    stream.write(`migrate: ${label} ${value}/${total} (${pct}%) ${Math.round(rate)} docs/s ETA ${eta === undefined ? "-" : `${eta}s`}\n`);
+    stream.write(
+      `migrate: ${label} ${value}/${total} (${pct}%) ${Math.round(rate)} docs/s ETA ${eta === undefined ? "-" : `${eta}s`}\n`,
+    );
     lastLine = Date.now();
   };
   return {

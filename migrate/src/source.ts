@@ -4,7 +4,16 @@
  * and a live database through the official driver. Every reader yields documents in a stable
  * order with their index, so a checkpoint can say "the first N are done".
  */
-import { closeSync, createReadStream, existsSync, openSync, readdirSync, readFileSync, readSync, statSync } from "node:fs";
+import {
+  closeSync,
+  createReadStream,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  statSync,
+} from "node:fs";
 import { basename, extname, join } from "node:path";
 import { createInterface } from "node:readline";
 import { createGunzip, gunzipSync } from "node:zlib";
@@ -51,14 +60,16 @@ async function* bsonFrames(file: string): AsyncGenerator<Buffer> {
     pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
     while (pending.length >= 4) {
       const size = pending.readInt32LE(0);
-      if (size < 5 || size > MAX_BSON_BYTES) throw new SourceError(`${file}: corrupt BSON at byte ${offset}: document length ${size}`);
+      if (size < 5 || size > MAX_BSON_BYTES)
+        throw new SourceError(`${file}: corrupt BSON at byte ${offset}: document length ${size}`);
       if (pending.length < size) break;
       yield pending.subarray(0, size);
       pending = pending.subarray(size);
       offset += size;
     }
   }
-  if (pending.length > 0) throw new SourceError(`${file}: truncated BSON document at byte ${offset} (${pending.length} trailing bytes)`);
+  if (pending.length > 0)
+    throw new SourceError(`${file}: truncated BSON document at byte ${offset} (${pending.length} trailing bytes)`);
 }
 
 function parseBson(file: string, frame: Buffer, index: number): Doc {
@@ -80,12 +91,17 @@ class DumpSource implements Source {
     for (const name of [`${collection}.bson`, `${collection}.bson.gz`]) {
       if (existsSync(join(this.dir, name))) return join(this.dir, name);
     }
-    throw new SourceError(`${this.dir}: no ${collection}.bson (collections here: ${dumpCollections(this.dir).join(", ") || "none"})`);
+    throw new SourceError(
+      `${this.dir}: no ${collection}.bson (collections here: ${dumpCollections(this.dir).join(", ") || "none"})`,
+    );
   }
 
   private checkMetadata(collection: string) {
-    const file = [`${collection}.metadata.json`, `${collection}.metadata.json.gz`].map((n) => join(this.dir, n)).find(existsSync);
-    if (!file) throw new SourceError(`${this.dir}: ${collection}.metadata.json is missing (not a mongodump directory?)`);
+    const file = [`${collection}.metadata.json`, `${collection}.metadata.json.gz`]
+      .map((n) => join(this.dir, n))
+      .find(existsSync);
+    if (!file)
+      throw new SourceError(`${this.dir}: ${collection}.metadata.json is missing (not a mongodump directory?)`);
     let meta: { collectionName?: unknown; type?: unknown };
     try {
       const bytes = readFileSync(file);
@@ -96,7 +112,8 @@ class DumpSource implements Source {
     if (meta.collectionName !== undefined && meta.collectionName !== collection) {
       throw new SourceError(`${file}: describes collection "${String(meta.collectionName)}", not "${collection}"`);
     }
-    if (meta.type !== undefined && meta.type !== "collection") throw new SourceError(`${file}: "${collection}" is a ${String(meta.type)}, not a collection`);
+    if (meta.type !== undefined && meta.type !== "collection")
+      throw new SourceError(`${file}: "${collection}" is a ${String(meta.type)}, not a collection`);
   }
 
   async preflight(collections: string[]) {
@@ -149,7 +166,10 @@ class ExportSource implements Source {
 
   private file(collection: string) {
     const file = this.files.get(collection);
-    if (!file) throw new SourceError(`${this.description}: no export file for collection "${collection}" (found: ${[...this.files.keys()].join(", ") || "none"})`);
+    if (!file)
+      throw new SourceError(
+        `${this.description}: no export file for collection "${collection}" (found: ${[...this.files.keys()].join(", ") || "none"})`,
+      );
     return file;
   }
 
@@ -168,17 +188,22 @@ class ExportSource implements Source {
       const all = parse(readFileSync(file, "utf8"), "the array");
       if (!Array.isArray(all)) throw new SourceError(`${file}: expected an array of documents`);
       for (const [i, d] of all.entries()) {
-        if (typeof d !== "object" || d === null || Array.isArray(d)) throw new SourceError(`${file}: element ${i} is not a document`);
+        if (typeof d !== "object" || d === null || Array.isArray(d))
+          throw new SourceError(`${file}: element ${i} is not a document`);
         yield d as Doc;
       }
       return;
     }
     let line = 0;
-    for await (const text of createInterface({ input: createReadStream(file, { encoding: "utf8" }), crlfDelay: Infinity })) {
+    for await (const text of createInterface({
+      input: createReadStream(file, { encoding: "utf8" }),
+      crlfDelay: Infinity,
+    })) {
       line++;
       if (text.trim() === "") continue;
       const d = parse(text, `line ${line}`);
-      if (typeof d !== "object" || d === null || Array.isArray(d)) throw new SourceError(`${file}: line ${line} is not a document`);
+      if (typeof d !== "object" || d === null || Array.isArray(d))
+        throw new SourceError(`${file}: line ${line} is not a document`);
       yield d as Doc;
     }
   }
@@ -235,7 +260,8 @@ class LiveSource implements Source {
     const existing = new Set((await db.listCollections({}, { nameOnly: true }).toArray()).map((c) => c.name));
     const counts = new Map<string, number>();
     for (const c of collections) {
-      if (!existing.has(c)) throw new SourceError(`${this.description}: database "${db.databaseName}" has no collection "${c}"`);
+      if (!existing.has(c))
+        throw new SourceError(`${this.description}: database "${db.databaseName}" has no collection "${c}"`);
       counts.set(c, await db.collection(c).countDocuments());
     }
     return counts;
@@ -261,20 +287,33 @@ export function openSource(spec: string, database?: string): Source {
   if (!existsSync(spec)) throw new SourceError(`${spec}: no such file or directory`);
   if (statSync(spec).isFile()) {
     const ext = extname(spec);
-    if (!EXPORT_EXTENSIONS.includes(ext)) throw new SourceError(`${spec}: expected a mongoexport file (${EXPORT_EXTENSIONS.join(", ")}) or a mongodump directory`);
+    if (!EXPORT_EXTENSIONS.includes(ext))
+      throw new SourceError(
+        `${spec}: expected a mongoexport file (${EXPORT_EXTENSIONS.join(", ")}) or a mongodump directory`,
+      );
     return new ExportSource(new Map([[basename(spec, ext), spec]]), `mongoexport ${spec}`);
   }
   if (dumpCollections(spec).length > 0) return new DumpSource(spec);
-  const dbDirs = readdirSync(spec).filter((d) => statSync(join(spec, d)).isDirectory() && dumpCollections(join(spec, d)).length > 0);
+  const dbDirs = readdirSync(spec).filter(
+    (d) => statSync(join(spec, d)).isDirectory() && dumpCollections(join(spec, d)).length > 0,
+  );
   if (dbDirs.length > 0) {
     if (database) {
-      if (!dbDirs.includes(database)) throw new SourceError(`${spec}: no database "${database}" in this dump (found: ${dbDirs.join(", ")})`);
+      if (!dbDirs.includes(database))
+        throw new SourceError(`${spec}: no database "${database}" in this dump (found: ${dbDirs.join(", ")})`);
       return new DumpSource(join(spec, database));
     }
-    if (dbDirs.length > 1) throw new SourceError(`${spec}: the dump holds several databases (${dbDirs.join(", ")}); set "database" in the mapping`);
+    if (dbDirs.length > 1)
+      throw new SourceError(
+        `${spec}: the dump holds several databases (${dbDirs.join(", ")}); set "database" in the mapping`,
+      );
     return new DumpSource(join(spec, dbDirs[0]));
   }
   const exports = readdirSync(spec).filter((f) => EXPORT_EXTENSIONS.includes(extname(f)));
-  if (exports.length > 0) return new ExportSource(new Map(exports.map((f) => [basename(f, extname(f)), join(spec, f)])), `mongoexport ${spec}`);
+  if (exports.length > 0)
+    return new ExportSource(
+      new Map(exports.map((f) => [basename(f, extname(f)), join(spec, f)])),
+      `mongoexport ${spec}`,
+    );
   throw new SourceError(`${spec}: neither a mongodump directory (<db>/<coll>.bson) nor mongoexport files (*.json)`);
 }

@@ -42,7 +42,13 @@ const BATCH = 300;
 const MAX_PROBLEMS = 1000;
 
 /** Verifies every mapped collection; `ok` when every convertible document is present and identical. */
-export async function verify(db: Firestore, mapping: Mapping, source: Source, counts: Map<string, number>, log: (l: string) => void): Promise<VerifyReport> {
+export async function verify(
+  db: Firestore,
+  mapping: Mapping,
+  source: Source,
+  counts: Map<string, number>,
+  log: (l: string) => void,
+): Promise<VerifyReport> {
   const collections: CollectionVerification[] = [];
   for (const c of mapping.collections) {
     const v: CollectionVerification = {
@@ -66,10 +72,12 @@ export async function verify(db: Firestore, mapping: Mapping, source: Source, co
         const want = batch[i];
         if (!snap.exists) {
           v.missing++;
-          if (v.problems.length < MAX_PROBLEMS) v.problems.push({ index: want.index, path: want.path, problem: "missing" });
+          if (v.problems.length < MAX_PROBLEMS)
+            v.problems.push({ index: want.index, path: want.path, problem: "missing" });
         } else if (checksum(snap.data() ?? {}) !== want.checksum) {
           v.mismatched++;
-          if (v.problems.length < MAX_PROBLEMS) v.problems.push({ index: want.index, path: want.path, problem: "checksum mismatch" });
+          if (v.problems.length < MAX_PROBLEMS)
+            v.problems.push({ index: want.index, path: want.path, problem: "checksum mismatch" });
         } else v.matched++;
       });
       batch = [];
@@ -92,5 +100,9 @@ export async function verify(db: Firestore, mapping: Mapping, source: Source, co
       `verify ${c.source}: source ${v.sourceDocuments}, expected ${v.expected}, matched ${v.matched}, missing ${v.missing}, mismatched ${v.mismatched}, errors ${v.conversionErrors}, target ${v.targetDocuments}`,
     );
   }
-  return { ok: collections.every((c) => c.missing === 0 && c.mismatched === 0 && c.matched === c.expected), verifiedAt: new Date().toISOString(), collections };
+  return {
+    ok: collections.every((c) => c.missing === 0 && c.mismatched === 0 && c.matched === c.expected),
+    verifiedAt: new Date().toISOString(),
+    collections,
+  };
 }

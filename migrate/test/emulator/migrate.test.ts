@@ -37,7 +37,11 @@ describe("migrate CLI against the Firestore emulator", () => {
     const dir = tmp();
     writeDump(dir, "shop", { orders: [...orders(40), ...badOrders("acme")] });
     const project = newProject();
-    const res = await runCli(project, ["--source", dir, "--mapping", writeMapping(dir, ordersMapping), "--verify", "--no-ramp-up"], dir);
+    const res = await runCli(
+      project,
+      ["--source", dir, "--mapping", writeMapping(dir, ordersMapping), "--verify", "--no-ramp-up"],
+      dir,
+    );
     // Exit 1: five documents could not be migrated; everything else was written and verified.
     expect(res.stderr).not.toMatch(/Error:/);
     expect(res.code).toBe(1);
@@ -59,7 +63,11 @@ describe("migrate CLI against the Firestore emulator", () => {
     expect(d.customerId).toBeInstanceOf(DocumentReference);
     expect((d.customerId as DocumentReference).path).toBe(`tenants/acme/customers/${oid(1_000_007).toHexString()}`);
     expect(d.lines[0]).toEqual({ sku: "sku-7", qty: 2, price: "4.05" });
-    expect((await db.doc("tenants/acme").get()).data()).toMatchObject({ name: "acme", status: "active", configVersion: 1 });
+    expect((await db.doc("tenants/acme").get()).data()).toMatchObject({
+      name: "acme",
+      status: "active",
+      configVersion: 1,
+    });
     expect((await db.collection("tenants/acme/orders").count().get()).data().count).toBe(20);
     expect((await db.collection("tenants/globex/orders").count().get()).data().count).toBe(20);
 
@@ -76,7 +84,15 @@ describe("migrate CLI against the Firestore emulator", () => {
 
     const report = readJson<VerifyReport>(join(dir, ".migrate/verify-report.json"));
     expect(report.ok).toBe(true);
-    expect(report.collections[0]).toMatchObject({ sourceDocuments: 45, expected: 40, conversionErrors: 5, matched: 40, missing: 0, mismatched: 0, targetDocuments: 40 });
+    expect(report.collections[0]).toMatchObject({
+      sourceDocuments: 45,
+      expected: 40,
+      conversionErrors: 5,
+      matched: 40,
+      missing: 0,
+      mismatched: 0,
+      targetDocuments: 40,
+    });
   });
 
   it("migrates mongoexport lines and arrays to the same documents as the dump, and a re-run writes the same documents", async () => {
@@ -87,7 +103,12 @@ describe("migrate CLI against the Firestore emulator", () => {
     writeExport(join(dir, "orders.ndjson"), docs, { array: true });
     const mapping = writeMapping(dir, ordersMapping);
     const checksums: string[][] = [];
-    for (const source of [join(dir, "shop"), join(dir, "orders.json"), join(dir, "orders.ndjson"), join(dir, "orders.json")]) {
+    for (const source of [
+      join(dir, "shop"),
+      join(dir, "orders.json"),
+      join(dir, "orders.ndjson"),
+      join(dir, "orders.json"),
+    ]) {
       const project = newProject();
       const res = await runCli(project, ["--source", source, "--mapping", mapping, "--verify", "--no-ramp-up"], dir);
       expect(res.code).toBe(0);
@@ -100,7 +121,11 @@ describe("migrate CLI against the Firestore emulator", () => {
 
     // Same project twice: deterministic ids, so the second run overwrites and adds nothing.
     const project = newProject();
-    for (let i = 0; i < 2; i++) expect((await runCli(project, ["--source", join(dir, "shop"), "--mapping", mapping, "--verify", "--no-ramp-up"], dir)).code).toBe(0);
+    for (let i = 0; i < 2; i++)
+      expect(
+        (await runCli(project, ["--source", join(dir, "shop"), "--mapping", mapping, "--verify", "--no-ramp-up"], dir))
+          .code,
+      ).toBe(0);
     expect(await allDocuments(firestoreFor(project))).toHaveLength(32);
   });
 
@@ -109,9 +134,15 @@ describe("migrate CLI against the Firestore emulator", () => {
     writeDump(dir, "shop", { orders: [...orders(10), ...badOrders("acme")] });
     const project = newProject();
     const report = join(dir, "plan.json");
-    const res = await runCli(project, ["--source", dir, "--mapping", writeMapping(dir, ordersMapping), "--dry-run", "--report", report], dir);
+    const res = await runCli(
+      project,
+      ["--source", dir, "--mapping", writeMapping(dir, ordersMapping), "--dry-run", "--report", report],
+      dir,
+    );
     expect(res.code).toBe(1);
-    expect(res.stdout).toContain("orders → tenants/{tenantId}/orders/{_id}: 15 documents, 10 to write, 5 with errors; conversions:");
+    expect(res.stdout).toContain(
+      "orders → tenants/{tenantId}/orders/{_id}: 15 documents, 10 to write, 5 with errors; conversions:",
+    );
     expect(res.stdout).toMatch(/Decimal128→string 30, Int64→string 10, Int64→number 10, Binary→Bytes 10/);
     expect(res.stdout).toContain("tenants: 2 to create, 0 existing, 0 missing");
     expect(res.stdout).toContain("matrix[0]: nested array");
@@ -151,8 +182,15 @@ describe("migrate CLI against the Firestore emulator", () => {
     expect(res.code).toBe(1);
     expect(res.stdout).toContain("tenants: 0 created, 2 matched, 0 missing");
     expect((await db.doc("tenants/acme").get()).data()).toEqual({ name: "Acme", status: "active", configVersion: 1 });
-    expect((await db.doc("tenants/initech").get()).data()).toEqual({ name: "Initech", status: "active", configVersion: 3 });
-    expect((await db.doc("tenants/acme/members/u1").get()).data()).toEqual({ roles: ["admin", "member"], status: "active" });
+    expect((await db.doc("tenants/initech").get()).data()).toEqual({
+      name: "Initech",
+      status: "active",
+      configVersion: 3,
+    });
+    expect((await db.doc("tenants/acme/members/u1").get()).data()).toEqual({
+      roles: ["admin", "member"],
+      status: "active",
+    });
     expect((await db.doc("tenants/acme/members/u2").get()).data()).toEqual({ roles: ["member"], status: "suspended" });
     expect((await db.doc("tenants/initech/members/u3").get()).data()).toEqual({ roles: ["member"], status: "active" });
     expect(readErrors(dir).map((e) => [e.collection, e.index, e.errors[0].field])).toEqual([["users", 3, "status"]]);
@@ -160,7 +198,24 @@ describe("migrate CLI against the Firestore emulator", () => {
     // "match" never invents a tenant: members of an unknown tenant are errors, nothing is created.
     const other = newProject();
     writeDump(dir, "crm2", { users: [{ _id: oid(5), org: "nowhere", uid: "u5", role: "member", status: "active" }] });
-    const res2 = await runCli(other, ["--source", join(dir, "crm2"), "--mapping", writeMapping(dir, { version: 1, tenants: { mode: "match" }, collections: [JSON.parse(readFileSync(mapping, "utf8")).collections[1]] }, "m2.json")], dir);
+    const res2 = await runCli(
+      other,
+      [
+        "--source",
+        join(dir, "crm2"),
+        "--mapping",
+        writeMapping(
+          dir,
+          {
+            version: 1,
+            tenants: { mode: "match" },
+            collections: [JSON.parse(readFileSync(mapping, "utf8")).collections[1]],
+          },
+          "m2.json",
+        ),
+      ],
+      dir,
+    );
     expect(res2.code).toBe(1);
     expect(readErrors(dir)[0].errors[0].message).toBe('tenant nowhere does not exist (tenants.mode is "match")');
     expect(await allDocuments(firestoreFor(other))).toEqual([]);
@@ -180,7 +235,13 @@ describe("migrate CLI against the Firestore emulator", () => {
     expect(res.code).toBe(1);
     const report = readJson<VerifyReport>(join(dir, ".migrate/verify-report.json"));
     expect(report.ok).toBe(false);
-    expect(report.collections[0]).toMatchObject({ expected: 12, matched: 10, missing: 1, mismatched: 1, targetDocuments: 12 });
+    expect(report.collections[0]).toMatchObject({
+      expected: 12,
+      matched: 10,
+      missing: 1,
+      mismatched: 1,
+      targetDocuments: 12,
+    });
     expect(report.collections[0].problems).toEqual([
       { index: 1, path: `tenants/acme/orders/${oid(1).toHexString()}`, problem: "checksum mismatch" },
       { index: 2, path: `tenants/globex/orders/${oid(2).toHexString()}`, problem: "missing" },
@@ -189,19 +250,57 @@ describe("migrate CLI against the Firestore emulator", () => {
 
   describe("bad input is refused before any write", () => {
     const cases: [string, (dir: string) => string[], RegExp][] = [
-      ["a mapping that fails validation", (dir) => ["--source", writeDump(dir, "shop", { orders: orders(3) }), "--mapping", writeMapping(dir, { version: 1, collections: [{ source: "orders", target: "orders/{_id}", tenant: { field: "orgId" } }] })], /invalid mapping .*mapping\.json:\n {2}- collections\.0 \(orders\)\.target: must start with "tenants\/\{tenantId\}"/],
-      ["a mapping that is not JSON", (dir) => { writeFileSync(join(dir, "m.json"), "{ version: 1"); return ["--source", writeDump(dir, "shop", { orders: orders(3) }), "--mapping", join(dir, "m.json")]; }, /invalid mapping .*m\.json:\n {2}- not valid JSON/],
-      ["a dump whose last document is truncated", (dir) => {
-        writeDump(dir, "shop", { orders: orders(50) });
-        writeFileSync(join(dir, "shop/orders.bson"), BSON.serialize(typedOrder(99, "acme")).subarray(0, 30), { flag: "a" });
-        return ["--source", dir, "--mapping", writeMapping(dir, ordersMapping)];
-      }, /orders\.bson: truncated BSON document at byte \d+/],
-      ["an export with an invalid line", (dir) => {
-        writeExport(join(dir, "orders.json"), orders(20));
-        writeFileSync(join(dir, "orders.json"), '{"_id": {"$oid": "not-hex"}}\n', { flag: "a" });
-        return ["--source", join(dir, "orders.json"), "--mapping", writeMapping(dir, ordersMapping)];
-      }, /orders\.json: line 21 is not valid Extended JSON/],
-      ["a mapped collection the source does not have", (dir) => ["--source", writeDump(dir, "shop", { customers: orders(3) }), "--mapping", writeMapping(dir, ordersMapping)], /no orders\.bson \(collections here: customers\)/],
+      [
+        "a mapping that fails validation",
+        (dir) => [
+          "--source",
+          writeDump(dir, "shop", { orders: orders(3) }),
+          "--mapping",
+          writeMapping(dir, {
+            version: 1,
+            collections: [{ source: "orders", target: "orders/{_id}", tenant: { field: "orgId" } }],
+          }),
+        ],
+        /invalid mapping .*mapping\.json:\n {2}- collections\.0 \(orders\)\.target: must start with "tenants\/\{tenantId\}"/,
+      ],
+      [
+        "a mapping that is not JSON",
+        (dir) => {
+          writeFileSync(join(dir, "m.json"), "{ version: 1");
+          return ["--source", writeDump(dir, "shop", { orders: orders(3) }), "--mapping", join(dir, "m.json")];
+        },
+        /invalid mapping .*m\.json:\n {2}- not valid JSON/,
+      ],
+      [
+        "a dump whose last document is truncated",
+        (dir) => {
+          writeDump(dir, "shop", { orders: orders(50) });
+          writeFileSync(join(dir, "shop/orders.bson"), BSON.serialize(typedOrder(99, "acme")).subarray(0, 30), {
+            flag: "a",
+          });
+          return ["--source", dir, "--mapping", writeMapping(dir, ordersMapping)];
+        },
+        /orders\.bson: truncated BSON document at byte \d+/,
+      ],
+      [
+        "an export with an invalid line",
+        (dir) => {
+          writeExport(join(dir, "orders.json"), orders(20));
+          writeFileSync(join(dir, "orders.json"), '{"_id": {"$oid": "not-hex"}}\n', { flag: "a" });
+          return ["--source", join(dir, "orders.json"), "--mapping", writeMapping(dir, ordersMapping)];
+        },
+        /orders\.json: line 21 is not valid Extended JSON/,
+      ],
+      [
+        "a mapped collection the source does not have",
+        (dir) => [
+          "--source",
+          writeDump(dir, "shop", { customers: orders(3) }),
+          "--mapping",
+          writeMapping(dir, ordersMapping),
+        ],
+        /no orders\.bson \(collections here: customers\)/,
+      ],
     ];
     it.each(cases)("%s", async (_name, args, message) => {
       const dir = tmp();
@@ -217,7 +316,10 @@ describe("migrate CLI against the Firestore emulator", () => {
       const dir = tmp();
       writeDump(dir, "shop", { orders: orders(4) });
       const project = newProject();
-      expect((await runCli(project, ["--source", dir, "--mapping", writeMapping(dir, ordersMapping), "--no-ramp-up"], dir)).code).toBe(0);
+      expect(
+        (await runCli(project, ["--source", dir, "--mapping", writeMapping(dir, ordersMapping), "--no-ramp-up"], dir))
+          .code,
+      ).toBe(0);
       const changed = writeMapping(dir, { ...ordersMapping, types: { int64: "string" } }, "changed.json");
       const res = await runCli(project, ["--source", dir, "--mapping", changed, "--resume"], dir);
       expect(res.code).toBe(2);

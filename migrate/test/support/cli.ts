@@ -12,7 +12,8 @@ import { type Firestore, getFirestore } from "firebase-admin/firestore";
 
 export const CLI = join(__dirname, "../../dist/cli.js");
 
-if (!process.env.FIRESTORE_EMULATOR_HOST) throw new Error("these tests need a Firestore emulator: set FIRESTORE_EMULATOR_HOST");
+if (!process.env.FIRESTORE_EMULATOR_HOST)
+  throw new Error("these tests need a Firestore emulator: set FIRESTORE_EMULATOR_HOST");
 
 export const newProject = () => `demo-migrate-${randomUUID().slice(0, 8)}`;
 
@@ -34,7 +35,9 @@ export function startCli(project: string, args: string[], cwd: string) {
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
   child.stderr.on("data", (d) => (stderr += d));
-  const done = new Promise<CliResult>((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })));
+  const done = new Promise<CliResult>((resolve) =>
+    child.on("close", (code, signal) => resolve({ code, signal, stdout, stderr })),
+  );
   return { child, done };
 }
 

@@ -20,7 +20,12 @@ export function writeDump(root: string, db: string, collections: Record<string, 
     writeFileSync(join(dir, `${name}.bson`), Buffer.concat(docs.map((d) => BSON.serialize(d))));
     writeFileSync(
       join(dir, `${name}.metadata.json`),
-      JSON.stringify({ indexes: [{ v: 2, key: { _id: 1 }, name: "_id_" }], uuid: new UUID().toHexString(false), collectionName: name, type: "collection" }),
+      JSON.stringify({
+        indexes: [{ v: 2, key: { _id: 1 }, name: "_id_" }],
+        uuid: new UUID().toHexString(false),
+        collectionName: name,
+        type: "collection",
+      }),
     );
   }
   return root;

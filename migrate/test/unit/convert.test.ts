@@ -12,11 +12,14 @@ function mappingFor(extra: Record<string, unknown> = {}, types: Record<string, u
   return parseMapping({
     version: 1,
     types,
-    collections: [{ source: "orders", target: "tenants/{tenantId}/orders/{_id}", tenant: { field: "orgId" }, ...extra }],
+    collections: [
+      { source: "orders", target: "tenants/{tenantId}/orders/{_id}", tenant: { field: "orgId" }, ...extra },
+    ],
   }).collections[0];
 }
 
-const convert = (doc: Record<string, unknown>, mapping = mappingFor(), stats: ConversionStats = new Map()) => convertDocument(doc, mapping, db, stats);
+const convert = (doc: Record<string, unknown>, mapping = mappingFor(), stats: ConversionStats = new Map()) =>
+  convertDocument(doc, mapping, db, stats);
 
 /** A document as mongodump stores it and as the reader gets it back. */
 const viaBson = (doc: Record<string, unknown>) => BSON.deserialize(BSON.serialize(doc), { useBigInt64: true });
@@ -68,9 +71,21 @@ describe("document conversion", () => {
 
   it("writes Decimal128 as a number only when the double is exact, and never rounds silently", () => {
     const m = mappingFor({}, { decimal128: "number" });
-    const ok = convert({ _id: 1, orgId: "t", a: Decimal128.fromString("12.50"), b: Decimal128.fromString("-0.1"), c: Decimal128.fromString("NaN") }, m);
+    const ok = convert(
+      {
+        _id: 1,
+        orgId: "t",
+        a: Decimal128.fromString("12.50"),
+        b: Decimal128.fromString("-0.1"),
+        c: Decimal128.fromString("NaN"),
+      },
+      m,
+    );
     expect(ok.ok && ok.data).toEqual({ orgId: "t", a: 12.5, b: -0.1, c: NaN });
-    const lossy = convert({ _id: 2, orgId: "t", price: { amount: Decimal128.fromString("12345678901234567890.12") } }, m);
+    const lossy = convert(
+      { _id: 2, orgId: "t", price: { amount: Decimal128.fromString("12345678901234567890.12") } },
+      m,
+    );
     expect(lossy).toEqual({
       ok: false,
       path: "tenants/t/orders/2",
@@ -81,15 +96,28 @@ describe("document conversion", () => {
   });
 
   it("writes Int64 beyond 2^53 as a string and, with the string policy, every Int64", () => {
-    const big = { _id: 1, orgId: "t", max: Long.fromString("9223372036854775807"), neg: Long.fromString("-9007199254740993"), safe: Long.fromNumber(9007199254740991) };
+    const big = {
+      _id: 1,
+      orgId: "t",
+      max: Long.fromString("9223372036854775807"),
+      neg: Long.fromString("-9007199254740993"),
+      safe: Long.fromNumber(9007199254740991),
+    };
     const auto = convert(viaBson(big));
-    expect(auto.ok && auto.data).toEqual({ orgId: "t", max: "9223372036854775807", neg: "-9007199254740993", safe: 9007199254740991 });
+    expect(auto.ok && auto.data).toEqual({
+      orgId: "t",
+      max: "9223372036854775807",
+      neg: "-9007199254740993",
+      safe: 9007199254740991,
+    });
     const str = convert(viaBson(big), mappingFor({}, { int64: "string" }));
     expect(str.ok && str.data.safe).toBe("9007199254740991");
   });
 
   it("reports nested arrays, invalid field names and unsupported types with their paths", () => {
-    const doc = JSON.parse('{"_id": 5, "orgId": "t", "ok": 1, "m": [[1], {"x": [2, [3]]}], "a": {"__proto__": {"polluted": true}, "__x__": 1, "": 2}}');
+    const doc = JSON.parse(
+      '{"_id": 5, "orgId": "t", "ok": 1, "m": [[1], {"x": [2, [3]]}], "a": {"__proto__": {"polluted": true}, "__x__": 1, "": 2}}',
+    );
     const result = convert(doc);
     expect(result.ok).toBe(false);
     if (result.ok) return;
@@ -103,7 +131,9 @@ describe("document conversion", () => {
     const result = convert({ _id: 1, orgId: "t", blob: new Binary(Buffer.alloc(1_048_000)), text: "x".repeat(1000) });
     expect(result.ok).toBe(false);
     if (result.ok) return;
-    expect(result.errors).toEqual([{ field: "", message: expect.stringMatching(/^document is 1049\d+ bytes, over Firestore's 1048576-byte limit/) }]);
+    expect(result.errors).toEqual([
+      { field: "", message: expect.stringMatching(/^document is 1049\d+ bytes, over Firestore's 1048576-byte limit/) },
+    ]);
     // Just under the limit is written as it is.
     const small = { blob: Buffer.alloc(1_048_000) };
     expect(documentSize("tenants/t/orders/1", small)).toBeLessThan(1_048_576);
@@ -111,8 +141,14 @@ describe("document conversion", () => {
 
   it("rejects documents whose tenant or id cannot form a valid path", () => {
     expect(convert({ _id: 1, orgId: "a b" })).toMatchObject({ ok: false, errors: [{ field: "orgId" }] });
-    expect(convert({ _id: 1 })).toMatchObject({ ok: false, errors: [{ field: "orgId", message: "tenant field is missing" }] });
-    expect(convert({ _id: "a/b", orgId: "t" })).toMatchObject({ ok: false, errors: [{ field: "_id", message: expect.stringContaining("contains '/'") }] });
+    expect(convert({ _id: 1 })).toMatchObject({
+      ok: false,
+      errors: [{ field: "orgId", message: "tenant field is missing" }],
+    });
+    expect(convert({ _id: "a/b", orgId: "t" })).toMatchObject({
+      ok: false,
+      errors: [{ field: "_id", message: expect.stringContaining("contains '/'") }],
+    });
     expect(convert({ _id: { compound: 1 }, orgId: "t" })).toMatchObject({ ok: false, errors: [{ field: "_id" }] });
     const objectIdTenant = convert({ _id: new Int32(4), orgId: oid(255) });
     expect(objectIdTenant.ok && objectIdTenant.path).toBe(`tenants/${oid(255).toHexString()}/orders/4`);
@@ -123,7 +159,10 @@ describe("document conversion", () => {
     const ok = convert({ _id: oid(1), orgId: "t", meta: { $type: "x", secret: "s" } }, m);
     expect(ok.ok && ok.data).toEqual({ orgId: "t", legacyId: oid(1).toHexString(), meta: { kind: "x" } });
     const clash = convert({ _id: 1, orgId: "t", a: 1, b: 2 }, m);
-    expect(clash).toMatchObject({ ok: false, errors: [{ field: "a", message: 'cannot rename to "b": that field already exists' }] });
+    expect(clash).toMatchObject({
+      ok: false,
+      errors: [{ field: "a", message: 'cannot rename to "b": that field already exists' }],
+    });
   });
 
   it("gives membership documents roles and a status, and tenant documents their defaults", () => {
@@ -131,13 +170,30 @@ describe("document conversion", () => {
       version: 1,
       collections: [
         { source: "orgs", target: "tenants/{tenantId}", tenant: { field: "_id" } },
-        { source: "users", target: "tenants/{tenantId}/members/{uid}", tenant: { field: "org" }, drop: ["org", "uid", "role"], membership: { roles: { field: "role" } } },
+        {
+          source: "users",
+          target: "tenants/{tenantId}/members/{uid}",
+          tenant: { field: "org" },
+          drop: ["org", "uid", "role"],
+          membership: { roles: { field: "role" } },
+        },
       ],
     });
     const [orgs, users] = mapping.collections;
-    expect(convert({ _id: "acme", title: "Acme" }, orgs)).toMatchObject({ ok: true, path: "tenants/acme", data: { title: "Acme", name: "acme", status: "active", configVersion: 1 } });
+    expect(convert({ _id: "acme", title: "Acme" }, orgs)).toMatchObject({
+      ok: true,
+      path: "tenants/acme",
+      data: { title: "Acme", name: "acme", status: "active", configVersion: 1 },
+    });
     expect(convert({ _id: "acme", status: "gone" }, orgs)).toMatchObject({ ok: false, errors: [{ field: "status" }] });
-    expect(convert({ _id: 1, org: "acme", uid: "u1", role: "admin" }, users)).toMatchObject({ ok: true, path: "tenants/acme/members/u1", data: { roles: ["admin"], status: "active" } });
-    expect(convert({ _id: 1, org: "acme", uid: "u1", role: [] }, users)).toMatchObject({ ok: false, errors: [{ field: "role" }] });
+    expect(convert({ _id: 1, org: "acme", uid: "u1", role: "admin" }, users)).toMatchObject({
+      ok: true,
+      path: "tenants/acme/members/u1",
+      data: { roles: ["admin"], status: "active" },
+    });
+    expect(convert({ _id: 1, org: "acme", uid: "u1", role: [] }, users)).toMatchObject({
+      ok: false,
+      errors: [{ field: "role" }],
+    });
   });
 });

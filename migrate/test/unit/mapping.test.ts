@@ -5,8 +5,19 @@ const valid = {
   tenants: { mode: "create" },
   collections: [
     { source: "orgs", target: "tenants/{tenantId}", tenant: { field: "_id" } },
-    { source: "orders", target: "tenants/{tenantId}/orders/{_id}", tenant: { field: "orgId" }, drop: ["__v"], types: { decimal128: "number" } },
-    { source: "users", target: "tenants/{tenantId}/members/{uid}", tenant: { value: "acme" }, membership: { roles: { field: "role" } } },
+    {
+      source: "orders",
+      target: "tenants/{tenantId}/orders/{_id}",
+      tenant: { field: "orgId" },
+      drop: ["__v"],
+      types: { decimal128: "number" },
+    },
+    {
+      source: "users",
+      target: "tenants/{tenantId}/members/{uid}",
+      tenant: { value: "acme" },
+      membership: { roles: { field: "role" } },
+    },
   ],
 };
 
@@ -32,7 +43,11 @@ describe("mapping file", () => {
   it("names each schema problem with its location", () => {
     const issues = issuesOf({ version: 2, collections: [{ source: "", target: "x", tenant: {}, extra: 1 }] });
     expect(issues).toEqual(
-      expect.arrayContaining([expect.stringMatching(/^version: /), expect.stringMatching(/^collections\.0\.source: /), expect.stringMatching(/^collections\.0: Unrecognized key/)]),
+      expect.arrayContaining([
+        expect.stringMatching(/^version: /),
+        expect.stringMatching(/^collections\.0\.source: /),
+        expect.stringMatching(/^collections\.0: Unrecognized key/),
+      ]),
     );
   });
 
@@ -61,7 +76,12 @@ describe("mapping file", () => {
       version: 1,
       collections: [
         { source: "users", target: "tenants/{tenantId}/members/{_id}", tenant: { value: "t1" } },
-        { source: "users", target: "tenants/{tenantId}/x/{_id}", tenant: { value: "t1" }, references: { owner: "tenants/{tenantId}/members/{_id}" } },
+        {
+          source: "users",
+          target: "tenants/{tenantId}/x/{_id}",
+          tenant: { value: "t1" },
+          references: { owner: "tenants/{tenantId}/members/{_id}" },
+        },
       ],
     });
     expect(issues).toEqual(
@@ -76,10 +96,22 @@ describe("mapping file", () => {
   it("rejects a constant tenant id the app would not accept and renames to reserved names", () => {
     const issues = issuesOf({
       version: 1,
-      collections: [{ source: "a", target: "tenants/{tenantId}/a/{_id}", tenant: { value: "no/slash" }, rename: { x: "__proto__" } }],
+      collections: [
+        {
+          source: "a",
+          target: "tenants/{tenantId}/a/{_id}",
+          tenant: { value: "no/slash" },
+          rename: { x: "__proto__" },
+        },
+      ],
     });
     expect(issues.join("\n")).toMatch(/collections\.0\.tenant/);
-    const issues2 = issuesOf({ version: 1, collections: [{ source: "a", target: "tenants/{tenantId}/a/{_id}", tenant: { value: "t" }, rename: { x: "__proto__" } }] });
+    const issues2 = issuesOf({
+      version: 1,
+      collections: [
+        { source: "a", target: "tenants/{tenantId}/a/{_id}", tenant: { value: "t" }, rename: { x: "__proto__" } },
+      ],
+    });
     expect(issues2).toEqual(['collections.0 (a).rename.x: "__proto__" is a reserved Firestore field name']);
   });
 });

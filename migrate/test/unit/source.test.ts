@@ -27,7 +27,12 @@ describe("source readers", () => {
     const root = writeDump(tmp(), "shop", { orders, empty: [] });
     const source = openSource(root);
     expect(source.description).toBe(`mongodump ${join(root, "shop")}`);
-    expect(await source.preflight(["orders", "empty"])).toEqual(new Map([["orders", 5], ["empty", 0]]));
+    expect(await source.preflight(["orders", "empty"])).toEqual(
+      new Map([
+        ["orders", 5],
+        ["empty", 0],
+      ]),
+    );
     const docs = await all(source, "orders", 3);
     expect(docs.map((d) => d.index)).toEqual([3, 4]);
     expect(docs[0].doc._id).toEqual(oid(3));
@@ -39,7 +44,10 @@ describe("source readers", () => {
     const root = tmp();
     writeDump(root, "a", { x: [{ _id: 1 }] });
     writeDump(root, "b", { x: [{ _id: 2 }, { _id: 3 }] });
-    writeFileSync(join(root, "b", "x.bson.gz"), gzipSync(Buffer.concat([{ _id: 2 }, { _id: 3 }].map((d) => BSON.serialize(d)))));
+    writeFileSync(
+      join(root, "b", "x.bson.gz"),
+      gzipSync(Buffer.concat([{ _id: 2 }, { _id: 3 }].map((d) => BSON.serialize(d)))),
+    );
     expect(() => openSource(root)).toThrow(/several databases \(a, b\); set "database"/);
     const b = openSource(root, "b");
     expect((await all(b, "x")).map((d) => d.doc._id)).toEqual([2, 3]);
@@ -72,7 +80,9 @@ describe("source readers", () => {
 
   it("rejects missing collections, missing metadata and invalid Extended JSON with the line", async () => {
     const root = writeDump(tmp(), "shop", { orders });
-    expect(await preflightError(openSource(root), ["orders", "users"])).toMatch(/no users\.bson \(collections here: orders\)/);
+    expect(await preflightError(openSource(root), ["orders", "users"])).toMatch(
+      /no users\.bson \(collections here: orders\)/,
+    );
     mkdirSync(join(root, "other"));
     writeFileSync(join(root, "other", "x.bson"), BSON.serialize({ _id: 1 }));
     expect(await preflightError(openSource(root, "other"), ["x"])).toMatch(/x\.metadata\.json is missing/);
@@ -84,6 +94,8 @@ describe("source readers", () => {
   });
 
   it("describes a live source without its credentials", () => {
-    expect(openSource("mongodb://admin:s3cret@db.example:27017/shop").description).toBe("mongodb mongodb://***@db.example:27017/shop");
+    expect(openSource("mongodb://admin:s3cret@db.example:27017/shop").description).toBe(
+      "mongodb mongodb://***@db.example:27017/shop",
+    );
   });
 });
