@@ -112,8 +112,22 @@ function parseTemplate(template: string, where: string, issues: string[], extra:
   });
 }
 
+/** Locations of `__proto__` keys, which zod would silently drop from records (renames, references). */
+function protoKeys(value: unknown, at: string[] = []): string[] {
+  if (typeof value !== "object" || value === null) return [];
+  return Object.keys(value).flatMap((k) =>
+    k === "__proto__" ? [[...at, k].join(".")] : protoKeys((value as Record<string, unknown>)[k], [...at, k]),
+  );
+}
+
 /** Parses and checks mapping JSON; throws `MappingError` listing every problem. */
 export function parseMapping(json: unknown, file = "<mapping>"): Mapping {
+  const proto = protoKeys(json);
+  if (proto.length > 0)
+    throw new MappingError(
+      file,
+      proto.map((p) => `${p}: "__proto__" cannot be used as a key`),
+    );
   const parsed = MappingSchema.safeParse(json);
   if (!parsed.success) {
     throw new MappingError(

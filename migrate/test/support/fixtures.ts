@@ -75,4 +75,4 @@ export function badOrders(tenant: string): Doc[] {
   ];
 }
 
-export { Binary, BSON, Decimal128, Double, EJSON, Int32, Long, ObjectId };
+export { Binary, BSON, Decimal128, EJSON, Int32, Long };

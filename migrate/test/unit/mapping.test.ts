@@ -114,4 +114,11 @@ describe("mapping file", () => {
     });
     expect(issues2).toEqual(['collections.0 (a).rename.x: "__proto__" is a reserved Firestore field name']);
   });
+
+  it("refuses __proto__ keys instead of silently dropping them", () => {
+    const json = JSON.parse(
+      '{"version":1,"collections":[{"source":"a","target":"tenants/{tenantId}/a/{_id}","tenant":{"value":"t"},"rename":{"__proto__":"x"}}]}',
+    );
+    expect(issuesOf(json)).toEqual(['collections.0.rename.__proto__: "__proto__" cannot be used as a key']);
+  });
 });
