@@ -53,8 +53,8 @@ async function main(argv: string[]): Promise<number> {
     console.error(`migrate: --source and --mapping are required\n${USAGE}`);
     return 2;
   }
-  if (args["dry-run"] && args.resume) {
-    console.error("migrate: --dry-run writes nothing, so there is nothing to --resume");
+  if (args["dry-run"] && (args.resume || args.verify)) {
+    console.error(`migrate: --dry-run writes nothing, so there is nothing to ${args.resume ? "--resume" : "--verify"}`);
     return 2;
   }
   // Under `npm run`, relative paths are the caller's, not the package directory's.

@@ -312,6 +312,27 @@ describe("migrate CLI against the Firestore emulator", () => {
       expect(await allDocuments(firestoreFor(project))).toEqual([]);
     });
 
+    it("refuses unusable arguments with the usage", async () => {
+      const dir = tmp();
+      const project = newProject();
+      const source = writeDump(dir, "shop", { orders: orders(2) });
+      const mapping = writeMapping(dir, ordersMapping);
+      for (const [args, message] of [
+        [["--source", source], /--source and --mapping are required/],
+        [
+          ["--source", source, "--mapping", mapping, "--dry-run", "--verify"],
+          /--dry-run writes nothing, so there is nothing to --verify/,
+        ],
+        [["--source", source, "--mapping", mapping, "--resume"], /--resume: no checkpoint at .*checkpoint\.json/],
+        [["--source", source, "--mapping", mapping, "--bogus"], /Unknown option '--bogus'/],
+      ] as const) {
+        const res = await runCli(project, [...args], dir);
+        expect(res.code).toBe(2);
+        expect(res.stderr).toMatch(message);
+      }
+      expect(await allDocuments(firestoreFor(project))).toEqual([]);
+    });
+
     it("--resume refuses a checkpoint written with another mapping", async () => {
       const dir = tmp();
       writeDump(dir, "shop", { orders: orders(4) });
