@@ -9,7 +9,7 @@ import { badOrders, tmp, typedOrder, writeDump } from "../support/fixtures";
 jest.setTimeout(300_000);
 afterAll(closeAll);
 
-const TOTAL = 6000;
+const TOTAL = 3000;
 
 /** Resolves with the checkpoint once `ready` holds for it (polling the file, not the clock). */
 async function checkpointWhen(
