@@ -94,6 +94,10 @@ async function main(argv: string[]): Promise<number> {
       console.error(`migrate: ${error.message}`);
       return 2;
     }
+    if (!args["dry-run"])
+      console.error(
+        `migrate: stopped; progress is in ${path(args["state-dir"])}/checkpoint.json: fix the cause, then run again with --resume`,
+      );
     throw error;
   } finally {
     await db.terminate();

@@ -60,6 +60,7 @@ export interface RunResult {
 // Enough writes in flight to keep BulkWriter's batches full, few enough to bound memory.
 const MAX_IN_FLIGHT = 2000;
 const CHECKPOINT_INTERVAL_MS = 250;
+const INVALID_ARGUMENT = 3;
 
 /** The source document's _id as one line of text for reports. */
 export const describeId = (doc: Record<string, unknown>) =>
@@ -278,6 +279,7 @@ async function migrate(
         const mark = new Watermark(progress);
         opts.progress?.start(c.source, total, progress.next);
         let inFlight = 0;
+        let fatal: Error | undefined;
         let wake: (() => void) | undefined;
         const finish = (index: number, outcome: "written" | "failed") => {
           mark.complete(index, outcome);
@@ -311,22 +313,29 @@ async function migrate(
             .set(db.doc(converted.path), converted.data)
             .then(
               () => finish(index, "written"),
-              (error: Error) =>
-                fail({
-                  collection: c.source,
-                  index,
-                  id,
-                  path: converted.path,
-                  errors: [{ field: "", message: `write failed: ${error.message}` }],
-                }),
+              (error: Error & { code?: number }) => {
+                // Only a document Firestore rejects (INVALID_ARGUMENT) is this document's error. Anything
+                // else (after BulkWriter's own retries) stops the run below the watermark, so --resume retries it.
+                if (error.code !== INVALID_ARGUMENT) fatal ??= error;
+                else
+                  fail({
+                    collection: c.source,
+                    index,
+                    id,
+                    path: converted.path,
+                    errors: [{ field: "", message: `write rejected: ${error.message}` }],
+                  });
+              },
             )
             .finally(() => {
               inFlight--;
               wake?.();
             });
           while (inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => (wake = r));
+          if (fatal) break;
         }
         await writer.flush();
+        if (fatal) throw fatal;
         opts.progress?.stop();
         progress.done = true;
         checkpoint.save();
@@ -346,7 +355,8 @@ async function migrate(
   } finally {
     clearInterval(timer);
     await writer.close();
+    // Also after a failure: the watermark covers only finished documents, so this is where --resume starts.
+    checkpoint.save();
   }
-  checkpoint.save();
   return { dryRun: false, collections, tenants: tenants.result, errors: readErrors(errorsFile) };
 }
