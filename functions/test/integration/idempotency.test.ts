@@ -400,7 +400,7 @@ describe("lease", () => {
     const key = randomUUID();
     const label = randomUUID();
     const data = { idempotencyKey: key, label, amount: 3 };
-    const before = metrics.value("idempotency_lock_takeovers_total", { fn: name });
+    const before = await metrics.value("idempotency_lock_takeovers_total", { fn: name });
 
     const stuck = callAs(fn, owner, data).then(
       (value) => ({ ok: true as const, value }),
@@ -412,7 +412,7 @@ describe("lease", () => {
     clock.ms += 5_000;
     const takeover = await callAs<{ id: string }>(fn, owner, data);
     expect(probe.runs).toBe(2);
-    expect(metrics.value("idempotency_lock_takeovers_total", { fn: name })).toBe(before + 1);
+    expect(await metrics.value("idempotency_lock_takeovers_total", { fn: name })).toBe(before + 1);
 
     // The original holder wakes up: its transaction carries the fenced completion, so it fails whole.
     gate.release();
@@ -421,7 +421,7 @@ describe("lease", () => {
     const docs = await things(label);
     expect(docs.map((d) => d.id)).toEqual([takeover.id]);
     expect(await callAs(fn, owner, data)).toEqual(takeover);
-    expect(metrics.value("idempotency_results_total", { fn: name, result: "lease_lost" })).toBe(1);
+    expect(await metrics.value("idempotency_results_total", { fn: name, result: "lease_lost" })).toBe(1);
   });
 });
 
@@ -492,16 +492,20 @@ describe("metrics", () => {
     const r3 = await pending; // completed
 
     const v = (outcome: string) => metrics.value("idempotency_requests_total", { fn: name, outcome });
-    expect([v("first"), v("replay"), v("mismatch"), v("missing_key"), v("in_flight")]).toEqual([3, 1, 1, 1, 1]);
+    expect(await Promise.all(["first", "replay", "mismatch", "missing_key", "in_flight"].map(v))).toEqual([
+      3, 1, 1, 1, 1,
+    ]);
     const r = (result: string) => metrics.value("idempotency_results_total", { fn: name, result });
-    expect([r("completed"), r("released"), r("failed"), r("lease_lost")]).toEqual([2, 1, 0, 0]);
-    expect(metrics.value("idempotency_lock_takeovers_total", { fn: name })).toBe(0);
+    expect(await Promise.all(["completed", "released", "failed", "lease_lost"].map(r))).toEqual([2, 1, 0, 0]);
+    expect(await metrics.value("idempotency_lock_takeovers_total", { fn: name })).toBe(0);
     const bytes = (value: unknown) => Buffer.byteLength(JSON.stringify({ v: value }));
-    expect(metrics.value("idempotency_stored_bytes_total", { fn: name })).toBe(bytes(r1) + bytes(r3));
+    expect(await metrics.value("idempotency_stored_bytes_total", { fn: name })).toBe(bytes(r1) + bytes(r3));
     // Never labelled by tenant, user or key.
-    for (const sample of metrics.snapshot().filter((s) => s.name.startsWith("idempotency_"))) {
-      expect(Object.keys(sample.labels).sort()).toEqual(expect.arrayContaining(["fn"]));
-      expect(Object.values(sample.labels).join(" ")).not.toMatch(new RegExp(`${tid}|${owner.uid}|${k1}`));
+    for (const family of (await metrics.snapshot()).filter((f) => f.name.startsWith("idempotency_"))) {
+      for (const sample of family.values) {
+        expect(Object.keys(sample.labels).sort()).toEqual(expect.arrayContaining(["fn"]));
+        expect(Object.values(sample.labels).join(" ")).not.toMatch(new RegExp(`${tid}|${owner.uid}|${k1}`));
+      }
     }
   });
 });

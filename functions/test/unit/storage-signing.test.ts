@@ -152,7 +152,7 @@ describe("upload URLs", () => {
   });
 
   it("refuse a content type that is not on the allow-list", async () => {
-    const before = metrics.value("storage_signed_urls_total", {
+    const before = await metrics.value("storage_signed_urls_total", {
       action: "upload",
       outcome: "content-type-not-allowed",
     });
@@ -162,9 +162,9 @@ describe("upload URLs", () => {
       expect(error.details.reason).toBe("content-type-not-allowed");
       expect(error.details.fields).toHaveProperty("contentType");
     }
-    expect(metrics.value("storage_signed_urls_total", { action: "upload", outcome: "content-type-not-allowed" })).toBe(
-      before + 4,
-    );
+    expect(
+      await metrics.value("storage_signed_urls_total", { action: "upload", outcome: "content-type-not-allowed" }),
+    ).toBe(before + 4);
   });
 
   it.each([
