@@ -8,7 +8,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { build, ROOT, startRulesEmulator, startStack } from "./lib/stack.mjs";
+import { prometheusForTests } from "./lib/prometheus.mjs";
+import { build, LOCAL_SECRETS, ROOT, startRulesEmulator, startStack } from "./lib/stack.mjs";
 
 const jestArgs = process.argv.slice(2);
 const results = [];
@@ -50,16 +51,25 @@ delete emulatorEnv.FIRESTORE_EMULATOR_HOST;
 if (jestArgs.length === 0) jest("firestore-emulator", join(ROOT, "tools/firestore-emulator"), [], emulatorEnv);
 
 const stack = await startStack({ quiet: true, test: true, log: (line) => console.log(`test: ${line}`) });
+// Alert rules (promtool) and a Prometheus server for the e2e scrape test: scripts/lib/prometheus.mjs.
+const prometheus = await prometheusForTests({ token: LOCAL_SECRETS.OPERATOR_TOKEN, log: (line) => console.log(`test: ${line}`) }).catch(
+  async (error) => {
+    await stack.stop();
+    throw error;
+  },
+);
+results.push({ label: "alert-rules", ...prometheus.rules, skipped: 0, ok: prometheus.rules.failed === 0 });
 let stopped = false;
 const stop = async () => {
   if (!stopped) {
     stopped = true;
+    await prometheus.stop();
     await stack.stop();
   }
 };
 process.on("SIGINT", () => stop().then(() => process.exit(130)));
 try {
-  const env = { ...process.env, ...stack.env };
+  const env = { ...process.env, ...stack.env, ...prometheus.env };
   const fnDir = join(ROOT, "functions");
   if (jestArgs.length > 0) {
     jest("functions", fnDir, ["--silent", ...jestArgs], env);

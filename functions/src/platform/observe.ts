@@ -54,9 +54,7 @@ function record(spec: FunctionSpec, outcome: Outcome, seconds: number): void {
     ...(outcome.status !== undefined ? { status: outcome.status } : {}),
     ...(ctx?.replayed ? { replayed: true } : {}),
   };
-  if (outcome.serverFault) log.error("request", line);
-  else if (outcome.code !== "ok") log.warn("request", line);
-  else log.info("request", line);
+  log.request(outcome.serverFault ? "ERROR" : outcome.code !== "ok" ? "WARNING" : "INFO", line);
 }
 
 /**

@@ -95,6 +95,7 @@ afterAll(() => metricsAggregator.stop());
 const mine = (samples: Sample[]) =>
   samples
     .filter((s) => Object.values(s.labels).includes(name))
+    .map((s) => ({ ...s, labels: Object.fromEntries(Object.entries(s.labels).sort()) }))
     .sort((a, b) => (a.name + JSON.stringify(a.labels)).localeCompare(b.name + JSON.stringify(b.labels)));
 
 describe("metrics endpoint", () => {
