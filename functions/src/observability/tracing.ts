@@ -37,7 +37,6 @@ import {
   type SpanExporter,
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace-base";
-import { createRequire } from "node:module";
 import { runtime } from "../platform/config";
 import { currentInvocation } from "../platform/context";
 import { isClientError } from "../platform/errors";
@@ -158,24 +157,22 @@ async function instrumentHttpClients(provider: BasicTracerProvider): Promise<voi
     import("@opentelemetry/instrumentation-http"),
     import("@opentelemetry/instrumentation-undici"),
   ]);
-  const instrumentations = [
-    new HttpInstrumentation({
-      enabled: false,
-      disableIncomingRequestInstrumentation: true,
-      requireParentforOutgoingSpans: true,
-    }),
-    new UndiciInstrumentation({ enabled: false, requireParentforSpans: true }),
-  ];
-  for (const instrumentation of instrumentations) {
-    instrumentation.setTracerProvider(provider);
-    instrumentation.enable();
+  // Constructed enabled (the undici instrumentation ignores requests when its config says
+  // otherwise); nothing is recorded before the provider is set, on the next line.
+  const http = new HttpInstrumentation({
+    disableIncomingRequestInstrumentation: true,
+    requireParentforOutgoingSpans: true,
+  });
+  const undici = new UndiciInstrumentation({ requireParentforSpans: true });
+  http.setTracerProvider(provider);
+  undici.setTracerProvider(provider);
+  // The http instrumentation patches a module when it is next loaded through Node's loader;
+  // `http` and `https` were loaded long before tracing started, so patch them now (their exports
+  // are shared objects: every importer sees the patch). Patching again later is harmless.
+  for (const definition of http.getModuleDefinitions()) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module object itself, not an import copy
+    if (definition.name === "http" || definition.name === "https") definition.patch?.(require(definition.name));
   }
-  // The http instrumentation patches a module when it is next required through Node's loader;
-  // `http` and `https` were loaded long before tracing started (their exports are shared, so
-  // patching them once covers every importer).
-  const nodeRequire = createRequire(__filename);
-  nodeRequire("http");
-  nodeRequire("https");
 }
 
 /** Creates a tracing backend. Does not install it; see `installTracing`. */
