@@ -11,7 +11,8 @@
  */
 import { intValue, params } from "./config";
 import { currentInvocation } from "./context";
-import { isClientError, toHttpsError } from "./errors";
+import { HttpsError } from "firebase-functions/v2/https";
+import { AppError, isClientError } from "./errors";
 import { describeError, log } from "./logger";
 import { metrics } from "./metrics";
 import type { FunctionSpec } from "./spec";
@@ -69,7 +70,9 @@ export async function observeInvocation<T>(spec: FunctionSpec, run: () => Promis
     if (spec.kind === "https") outcome = httpOutcome(result) ?? outcome;
     return result;
   } catch (error) {
-    outcome = { code: toHttpsError(error).code, serverFault: !isClientError(error) };
+    // The code `toHttpsError` would map to, without building an HttpsError (a stack capture).
+    const code = error instanceof AppError || error instanceof HttpsError ? error.code : "internal";
+    outcome = { code, serverFault: !isClientError(error) };
     throw error;
   } finally {
     try {
