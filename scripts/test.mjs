@@ -9,7 +9,8 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { build, describeStack, ROOT, startStack } from "./lib/stack.mjs";
+import { prometheusForTests } from "./lib/prometheus.mjs";
+import { build, describeStack, LOCAL_SECRETS, ROOT, startStack } from "./lib/stack.mjs";
 
 const jestArgs = process.argv.slice(2);
 // `npm test -- migrate/<path>` runs only the migrator's own jest (migrate/ is a separate package).
@@ -48,16 +49,25 @@ const lint = spawnSync("npm", ["run", "--silent", "lint"], { cwd: join(ROOT, "fu
 if (lint.status !== 0) results.push({ label: "lint", passed: 0, failed: 1, skipped: 0, ok: false });
 
 const stack = await startStack({ quiet: true, test: true, log: (line) => console.log(`test: ${line}`) });
+// Alert rules (promtool) and a Prometheus server for the e2e scrape test: scripts/lib/prometheus.mjs.
+const prometheus = await prometheusForTests({ token: LOCAL_SECRETS.OPERATOR_TOKEN, log: (line) => console.log(`test: ${line}`) }).catch(
+  async (error) => {
+    await stack.stop();
+    throw error;
+  },
+);
+results.push({ label: "alert-rules", ...prometheus.rules, skipped: 0, ok: prometheus.rules.failed === 0 });
 let stopped = false;
 const stop = async () => {
   if (!stopped) {
     stopped = true;
+    await prometheus.stop();
     await stack.stop();
   }
 };
 process.on("SIGINT", () => stop().then(() => process.exit(130)));
 try {
-  const env = { ...process.env, ...stack.env };
+  const env = { ...process.env, ...stack.env, ...prometheus.env };
   const fnDir = join(ROOT, "functions");
   if (migrateOnly) {
     jest("migrate", join(ROOT, "migrate"), jestArgs.map((a) => a.slice("migrate/".length)), env);

@@ -5,7 +5,6 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
-import "../observability/catalogue";
 import { secrets } from "../platform/config";
 import type { HttpResult } from "../platform/https";
 import { httpsEndpoint } from "../platform/https";

@@ -21,6 +21,7 @@
  */
 import type { DocumentData, DocumentReference, Firestore } from "firebase-admin/firestore";
 import { FieldValue, Timestamp, isTimestamp } from "../platform/firestore-sdk";
+import { currentInvocation } from "../platform/context";
 import { AppError, isClientError, toHttpsError, unauthenticated } from "../platform/errors";
 import type { EngineDeps, IdempotentInvocation } from "../platform/idempotency-port";
 import { log } from "../platform/logger";
@@ -159,6 +160,12 @@ function inFlightError(retryAfterSeconds: number): AppError {
   });
 }
 
+/** Tells the wrappers (Idempotent-Replayed header) and the request log that the handler did not run. */
+function markReplayed(): void {
+  const invocation = currentInvocation();
+  if (invocation) invocation.replayed = true;
+}
+
 /** Replays a stored response: returns the stored result or throws the stored error. */
 function replay<R>(record: IdempotencyRecord): R {
   switch (record.responseKind) {
@@ -219,6 +226,7 @@ export async function runWithIdempotency<R>(
     const { decision } = claimed;
     if (decision.kind === "replay") {
       metrics.inc(REQUESTS, { fn, outcome: "replay" });
+      markReplayed();
       return replay<R>(claimed.record);
     }
     if (decision.kind === "mismatch") {

@@ -1,7 +1,7 @@
 /**
- * `metrics`: the product's counters in Prometheus text format, summed across instances
- * (see metrics-aggregate.ts for the design). Operators only: a bearer token equal to the
- * OPERATOR_TOKEN secret, compared in constant time.
+ * `metrics`: the product's counters and histograms in Prometheus text format, summed across
+ * instances and rendered by prom-client (see metrics-aggregate.ts for the design). Operators
+ * only: a bearer token equal to the OPERATOR_TOKEN secret, compared in constant time.
  *
  * Each instance's own aggregator starts in metrics-flush.ts, which index.ts imports everywhere.
  */
@@ -16,21 +16,18 @@ import { log } from "../platform/logger";
 import { readAggregated } from "./metrics-aggregate";
 import { metricsAggregator } from "./metrics-flush";
 import { bearerMatches } from "./metrics-auth";
-import { renderPrometheus } from "./metrics-prometheus";
 
 export { metricsAggregator };
 
-const PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8";
-
-/** Renders the aggregated counters (after flushing this instance's own increments). */
+/** Renders the aggregated metrics (after flushing this instance's own increments). */
 export async function scrape(db = rootFirestore()): Promise<HttpResult> {
   await metricsAggregator.flush();
-  const samples = await readAggregated(db);
+  const registry = await readAggregated(db);
   return {
     status: 200,
-    contentType: PROMETHEUS_TEXT,
+    contentType: registry.contentType,
     headers: { "Cache-Control": "no-store" },
-    text: renderPrometheus(samples),
+    text: await registry.metrics(),
   };
 }
 
@@ -38,7 +35,7 @@ export const metrics = httpsEndpoint(
   {
     name: "metrics",
     description:
-      "Prometheus text exposition of every counter, summed across instances; requires the operator bearer token.",
+      "Prometheus text exposition of every counter and histogram, summed across instances; requires the operator bearer token.",
     methods: ["GET"],
     input: z.object({}).passthrough(),
     auth: "none",

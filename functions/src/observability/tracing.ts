@@ -7,6 +7,11 @@
  * a global provider, such as the Firestore SDK, do not start emitting their own spans), an
  * AsyncLocalStorage context manager so child spans find their parent across awaits, and the W3C
  * trace-context propagator for incoming requests and Cloud Tasks.
+ *
+ * Outgoing HTTP calls (webhook deliveries through `node:http`, Google APIs through `http` or
+ * `fetch`) get client spans from OpenTelemetry's http and undici instrumentations, loaded here
+ * and so only when tracing is on. Those spans keep only method, status and error type: a
+ * receiver's URL or address is tenant data and may embed credentials.
  */
 import {
   context,
@@ -27,6 +32,7 @@ import {
   ParentBasedSampler,
   SimpleSpanProcessor,
   TraceIdRatioBasedSampler,
+  type ReadableSpan,
   type Sampler,
   type SpanExporter,
   type SpanProcessor,
@@ -105,13 +111,77 @@ function samplerFor(percent: number): Sampler {
 
 let contextManagerInstalled = false;
 
+/** Instrumentation scopes whose spans describe outgoing HTTP calls. */
+const HTTP_CLIENT_SCOPES = new Set(["@opentelemetry/instrumentation-http", "@opentelemetry/instrumentation-undici"]);
+
+/** The attributes an outgoing call's span keeps (semantic conventions, old and stable names). */
+const HTTP_CLIENT_ATTRIBUTES = new Set([
+  "http.request.method",
+  "http.response.status_code",
+  "http.method",
+  "http.status_code",
+  "error.type",
+  "network.protocol.version",
+]);
+
+/** An outgoing call's span without URL, host, address, events or error message. */
+function redactHttpClientSpan(span: ReadableSpan): ReadableSpan {
+  if (!HTTP_CLIENT_SCOPES.has(span.instrumentationScope.name)) return span;
+  const attributes = Object.fromEntries(Object.entries(span.attributes).filter(([k]) => HTTP_CLIENT_ATTRIBUTES.has(k)));
+  const redacted: Partial<ReadableSpan> = { attributes, events: [], status: { code: span.status.code } };
+  return new Proxy(span, {
+    get: (target, key) =>
+      Object.hasOwn(redacted, key) ? redacted[key as keyof ReadableSpan] : Reflect.get(target, key),
+  });
+}
+
+/** Wraps an exporter so that no outgoing call's span leaves the process unredacted. */
+function redacting(inner: SpanExporter): SpanExporter {
+  return {
+    export: (spans, done) => inner.export(spans.map(redactHttpClientSpan), done),
+    shutdown: () => inner.shutdown(),
+    forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+  };
+}
+
+let httpClientsInstrumented = false;
+
+/**
+ * Client spans for outgoing HTTP: only inside an invocation (never for token refreshes or the
+ * exporter's own requests), never for incoming requests (the invocation has its span).
+ */
+async function instrumentHttpClients(provider: BasicTracerProvider): Promise<void> {
+  if (httpClientsInstrumented) return;
+  httpClientsInstrumented = true;
+  const [{ HttpInstrumentation }, { UndiciInstrumentation }] = await Promise.all([
+    import("@opentelemetry/instrumentation-http"),
+    import("@opentelemetry/instrumentation-undici"),
+  ]);
+  // Constructed enabled (the undici instrumentation ignores requests when its config says
+  // otherwise); nothing is recorded before the provider is set, on the next line.
+  const http = new HttpInstrumentation({
+    disableIncomingRequestInstrumentation: true,
+    requireParentforOutgoingSpans: true,
+  });
+  const undici = new UndiciInstrumentation({ requireParentforSpans: true });
+  http.setTracerProvider(provider);
+  undici.setTracerProvider(provider);
+  // The http instrumentation patches a module when it is next loaded through Node's loader;
+  // `http` and `https` were loaded long before tracing started, so patch them now (their exports
+  // are shared objects: every importer sees the patch). Patching again later is harmless.
+  for (const definition of http.getModuleDefinitions()) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the module object itself, not an import copy
+    if (definition.name === "http" || definition.name === "https") definition.patch?.(require(definition.name));
+  }
+}
+
 /** Creates a tracing backend. Does not install it; see `installTracing`. */
 export async function createTracing(options: TracingOptions): Promise<Tracing> {
   if (!contextManagerInstalled) {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     contextManagerInstalled = true;
   }
-  const exporter = await exporterFor(options.exporter);
+  const exporter = redacting(await exporterFor(options.exporter));
   const processor: SpanProcessor =
     options.simple || options.exporter === "console"
       ? new SimpleSpanProcessor(exporter)
@@ -121,6 +191,7 @@ export async function createTracing(options: TracingOptions): Promise<Tracing> {
     sampler: samplerFor(options.samplePercent),
     spanProcessors: [processor],
   });
+  await instrumentHttpClients(provider);
   const tracer: Tracer = provider.getTracer("saas-core");
   const propagator = new W3CTraceContextPropagator();
 

@@ -11,6 +11,7 @@ import { tenantCallable } from "../platform/callable";
 import { intValue, params, runtime, secrets } from "../platform/config";
 import { notFound } from "../platform/errors";
 import { httpsEndpoint } from "../platform/https";
+import { metrics } from "../platform/metrics";
 import { withSpec, type FunctionSpec } from "../platform/spec";
 import { traceTask } from "../platform/tracing-port";
 import { DocId } from "../platform/validation";
@@ -74,6 +75,7 @@ export const createPayment = tenantCallable(
     await runTransaction(async (tx) => {
       tx.create(ref, payment);
     });
+    metrics.inc("payments_created_total");
     return {
       payment: viewOf(ref.id, payment),
       // Pass as the provider object's metadata; every event about it is routed by it.

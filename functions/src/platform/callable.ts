@@ -10,10 +10,17 @@
 import type { Transaction } from "firebase-admin/firestore";
 import { onCall, type CallableOptions, type CallableRequest } from "firebase-functions/v2/https";
 import type { z } from "zod";
-import { withInvocation } from "./context";
+import { currentInvocation, withInvocation } from "./context";
 import { toHttpsError } from "./errors";
-import { runHookedTransaction, runIdempotent, splitIdempotencyKey, type TransactionHook } from "./idempotency-port";
+import {
+  REPLAYED_HEADER,
+  runHookedTransaction,
+  runIdempotent,
+  splitIdempotencyKey,
+  type TransactionHook,
+} from "./idempotency-port";
 import { describeError, log } from "./logger";
+import { observeInvocation } from "./observe";
 import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
 import { functionSpec, withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
@@ -111,15 +118,20 @@ async function execute<I, R>(
 function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx: TenantContext<I>) => Promise<R>) {
   const run = (request: CallableRequest): Promise<R> =>
     withInvocation({ fn: spec.name }, () =>
-      traceInvocation(spec, request.rawRequest?.headers, async () => {
-        try {
-          return await execute(spec, request, handler);
-        } catch (error) {
-          const httpsError = toHttpsError(error);
-          if (httpsError.code === "internal") log.error("unhandled error", describeError(error));
-          throw httpsError;
-        }
-      }),
+      observeInvocation(spec, () =>
+        traceInvocation(spec, request.rawRequest?.headers, async () => {
+          try {
+            return await execute(spec, request, handler);
+          } catch (error) {
+            const httpsError = toHttpsError(error);
+            if (httpsError.code === "internal") log.error("unhandled error", describeError(error));
+            throw httpsError;
+          } finally {
+            // The callable protocol's body is the handler's exact result: the flag rides as a header.
+            if (currentInvocation()?.replayed) request.rawRequest?.res?.setHeader(REPLAYED_HEADER, "true");
+          }
+        }),
+      ),
     );
   // onCall exposes the handler as `fn.run(request)`, which firebase-functions-test wraps.
   return withSpec(onCall({ ...options }, run), spec);

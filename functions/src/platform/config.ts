@@ -283,11 +283,18 @@ export const params = {
     0,
     100,
   ),
+  requestLogSamplePercent: intSetting(
+    "REQUEST_LOG_SAMPLE_PERCENT",
+    "Percentage of successful invocations that write their request log line (errors and sampled traces always do)",
+    100,
+    0,
+    100,
+  ),
 
   // metrics aggregation (observability/metrics-aggregate.ts)
   metricsFlushSeconds: intSetting(
     "METRICS_FLUSH_SECONDS",
-    "How often an instance adds its counter increments to the shared Firestore counters (at most one write per interval)",
+    "How often an instance adds its metric increments to the shared Firestore counters (at most one write per interval)",
     10,
     1,
     300,

@@ -13,6 +13,8 @@ export interface InvocationContext {
   traceId?: string;
   spanId?: string;
   traceSampled?: boolean;
+  /** The answer was replayed from an idempotency record (the handler did not run). */
+  replayed?: boolean;
 }
 
 const storage = new AsyncLocalStorage<InvocationContext>();

@@ -11,10 +11,17 @@ import { onRequest, type HttpsOptions } from "firebase-functions/v2/https";
 import type { Response } from "express";
 import type { z } from "zod";
 import { adminAuth } from "./admin";
-import { withInvocation } from "./context";
+import { currentInvocation, withInvocation } from "./context";
 import { AppError, invalidArgument, toHttpsError, unauthenticated } from "./errors";
-import { checkIdempotencyKey, runHookedTransaction, runIdempotent, type TransactionHook } from "./idempotency-port";
+import {
+  checkIdempotencyKey,
+  REPLAYED_HEADER,
+  runHookedTransaction,
+  runIdempotent,
+  type TransactionHook,
+} from "./idempotency-port";
 import { describeError, log } from "./logger";
+import { observeInvocation } from "./observe";
 import { admit, type Principal, type TenantAdmission } from "./pipeline";
 import { functionSpec, withSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
@@ -181,15 +188,19 @@ export function httpsEndpoint<S extends z.ZodType>(
 
   const run = (req: Request): Promise<HttpResult> =>
     withInvocation({ fn: spec.name }, () =>
-      traceInvocation(full, req.headers, async () => {
-        try {
-          return await handle(req);
-        } catch (error) {
-          const result = problem(error);
-          if (result.status >= 500) log.error("unhandled error", describeError(error));
-          return result;
-        }
-      }),
+      observeInvocation(full, () =>
+        traceInvocation(full, req.headers, async () => {
+          let result: HttpResult;
+          try {
+            result = await handle(req);
+          } catch (error) {
+            result = problem(error);
+            if (result.status >= 500) log.error("unhandled error", describeError(error));
+          }
+          if (!currentInvocation()?.replayed) return result;
+          return { ...result, headers: { ...result.headers, [REPLAYED_HEADER]: "true" } };
+        }),
+      ),
     );
 
   const fn = onRequest({ ...(spec.options ?? {}) }, async (req, res) => send(res, await run(req)));

@@ -19,6 +19,12 @@ export type TransactionHook = (
   result: unknown,
 ) => void | (() => void) | Promise<void> | Promise<(() => void) | void>;
 
+/**
+ * Set on every answer replayed from an idempotency record, as AWS Powertools and others do: on
+ * the HTTPS response, and on the HTTP response of a callable (whose body stays byte-identical).
+ */
+export const REPLAYED_HEADER = "Idempotent-Replayed";
+
 /** Keys are 1-255 printable ASCII characters (draft-ietf-httpapi-idempotency-key-header). */
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 

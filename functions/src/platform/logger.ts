@@ -44,6 +44,12 @@ export const log = {
   info: (message: string, fields: Fields = {}) => logger.info(message, enrich(fields)),
   warn: (message: string, fields: Fields = {}) => logger.warn(message, enrich(fields)),
   error: (message: string, fields: Fields = {}) => logger.error(message, enrich(fields)),
+  /**
+   * The one request line of an invocation (platform/observe.ts). A plain entry even at ERROR:
+   * the failure itself is logged, with its stack, where it is caught.
+   */
+  request: (severity: "INFO" | "WARNING" | "ERROR", fields: Fields) =>
+    logger.write({ ...enrich(fields), severity, message: "request" }),
   /** A security-relevant event (reuse detection, lockout, cross-tenant attempt) for alerting. */
   security: (event: string, fields: Fields = {}) =>
     logger.warn(`security: ${event}`, enrich({ ...fields, securityEvent: event })),

@@ -12,6 +12,7 @@
  */
 import { choiceValue, intValue, params } from "./config";
 import { currentInvocation, withInvocation } from "./context";
+import { observeInvocation } from "./observe";
 import type { FunctionSpec } from "./spec";
 
 /** Incoming headers, or any string record that may carry `traceparent` / `tracestate`. */
@@ -97,9 +98,7 @@ export function parseTraceParent(carrier: Carrier): TraceParent | undefined {
  * Runs one invocation of `spec` inside a span when tracing is on. `carrier` is the request
  * headers (HTTPS, callables) or the trace context a task carried (see `extractTraceContext`).
  *
- * Invocations are deliberately not counted here: Cloud Run already counts requests by response
- * class, and a counter on every call would make each instance's first request flush metrics to
- * Firestore, on the request path, even for functions that record nothing else.
+ * Durations, errors and the request log line are recorded around it, by `observeInvocation`.
  */
 export async function traceInvocation<T>(spec: FunctionSpec, carrier: Carrier, run: () => Promise<T>): Promise<T> {
   const active = await resolveBackend();
@@ -162,8 +161,8 @@ export function extractTraceContext(...carriers: Carrier[]): Record<string, stri
 }
 
 /**
- * Runs a task-queue handler as an invocation: invocation context (function name for logs) and
- * a consumer span continuing the trace the enqueuer injected into the payload field `trace` or
+ * Runs a task-queue handler as an invocation: invocation context (function name for logs), the
+ * duration, error and request-log envelope (platform/observe.ts), and a consumer span continuing the trace the enqueuer injected into the payload field `trace` or
  * into the task's headers. The payload copy wins: it is ours end to end, while a `traceparent`
  * header may have been replaced by the infrastructure that dispatched the task.
  */
@@ -174,5 +173,5 @@ export function traceTask<T>(
 ): Promise<T> {
   const payloadTrace = (request.data as { trace?: unknown } | undefined)?.trace;
   const carrier = extractTraceContext(payloadTrace as Carrier, request.headers);
-  return withInvocation({ fn: spec.name }, () => traceInvocation(spec, carrier, run));
+  return withInvocation({ fn: spec.name }, () => observeInvocation(spec, () => traceInvocation(spec, carrier, run)));
 }

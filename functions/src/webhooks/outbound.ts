@@ -423,7 +423,10 @@ export async function runDelivery(data: unknown, deps: DeliveryDeps): Promise<De
   metrics.inc("webhook_deliveries_total", {
     outcome: ok ? "delivered" : gone ? "gone" : exhausted ? "exhausted" : "failed",
   });
-  if (disable) log.warn("webhook endpoint disabled", { endpointId: delivery.endpointId, reason: disable });
+  if (disable) {
+    metrics.inc("webhook_endpoints_disabled_total", { reason: disable });
+    log.warn("webhook endpoint disabled", { endpointId: delivery.endpointId, reason: disable });
+  }
   if (delay !== null) {
     await deps.enqueue(
       DELIVERY_QUEUE,

@@ -18,13 +18,16 @@ beforeAll(async () => {
   tid = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
 });
 
-async function rawCall(name: string, data: unknown): Promise<{ status: number; text: string }> {
+async function rawCall(
+  name: string,
+  data: unknown,
+): Promise<{ status: number; text: string; replayed: string | null }> {
   const res = await fetch(functionUrl(name), {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${owner.idToken}` },
     body: JSON.stringify({ data }),
   });
-  return { status: res.status, text: await res.text() };
+  return { status: res.status, text: await res.text(), replayed: res.headers.get("idempotent-replayed") };
 }
 
 async function scrapeValue(fn: string, outcome: string): Promise<number> {
@@ -50,6 +53,8 @@ describe("idempotency over HTTP", () => {
     expect(first.status).toBe(200);
     expect(second.text).toBe(first.text);
     expect(third.text).toBe(first.text);
+    // The body stays the first answer's bytes; the callable's HTTP response says it is a replay.
+    expect([first.replayed, second.replayed, third.replayed]).toEqual([null, "true", "true"]);
     const payments = await rootFirestore()
       .collection(`tenants/${tid}/payments`)
       .where("description", "==", description)

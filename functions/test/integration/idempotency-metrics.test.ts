@@ -15,16 +15,33 @@ import {
 } from "../../src/observability/metrics-aggregate";
 import { rootFirestore } from "../../src/platform/admin";
 import { tenantCallable } from "../../src/platform/callable";
-import { metrics as counters, type CounterSample } from "../../src/platform/metrics";
+import { metrics as counters, type MetricFamily } from "../../src/platform/metrics";
 import { callAs, callHttps, createTestUser, seedTenant, type TestUser } from "../support/firebase";
 
 jest.setTimeout(60_000);
 
 const operatorToken = () => process.env.OPERATOR_TOKEN as string;
 
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Metric families as one sample per line of the exposition (label values as text). */
+function flatten(families: readonly MetricFamily[]): Sample[] {
+  return families.flatMap((f) =>
+    f.values.map((v) => ({
+      name: v.metricName ?? f.name,
+      labels: Object.fromEntries(Object.entries(v.labels).map(([k, l]) => [k, String(l)])),
+      value: v.value,
+    })),
+  );
+}
+
 /** Parses Prometheus text into samples (labels unescaped). */
-function parsePrometheus(text: string): CounterSample[] {
-  const out: CounterSample[] = [];
+function parsePrometheus(text: string): Sample[] {
+  const out: Sample[] = [];
   for (const line of text.split("\n")) {
     if (line === "" || line.startsWith("#")) continue;
     const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
@@ -75,9 +92,10 @@ beforeAll(async () => {
 
 afterAll(() => metricsAggregator.stop());
 
-const mine = (samples: CounterSample[]) =>
+const mine = (samples: Sample[]) =>
   samples
     .filter((s) => Object.values(s.labels).includes(name))
+    .map((s) => ({ ...s, labels: Object.fromEntries(Object.entries(s.labels).sort()) }))
     .sort((a, b) => (a.name + JSON.stringify(a.labels)).localeCompare(b.name + JSON.stringify(b.labels)));
 
 describe("metrics endpoint", () => {
@@ -113,9 +131,13 @@ describe("metrics endpoint", () => {
     );
     expect(released?.value).toBe(1);
     // Every series that names this function, whichever module recorded it, matches in-process.
-    const local = mine(counters.snapshot());
+    const local = mine(flatten(await counters.snapshot()));
     expect(local.length).toBeGreaterThan(5);
-    expect(mine(served)).toEqual(local.map((s) => ({ ...s, labels: { ...s.labels } })));
+    // Histogram sums are floats added up delta by delta: equal up to rounding, everything else exactly.
+    const exact = (samples: Sample[]) => samples.map((s) => (s.name.endsWith("_sum") ? { ...s, value: 0 } : s));
+    expect(exact(mine(served))).toEqual(exact(local));
+    expect(local.some((s) => s.name === "faas_invoke_duration_seconds_bucket")).toBe(true);
+    for (const [i, s] of mine(served).entries()) expect(s.value).toBeCloseTo(local[i].value, 9);
 
     // The increments were spread over shard documents and the endpoint summed them.
     const field = `${COUNTERS_FIELD}.${encodeSeries("idempotency_requests_total", { fn: name, outcome: "first" })}`;
@@ -158,7 +180,9 @@ describe("metrics aggregator", () => {
     });
     const series = `aggTest_${randomUUID().slice(0, 8)}_total`;
     const total = async () =>
-      (await readAggregated(rootFirestore(), collection)).find((s) => s.name === series)?.value ?? 0;
+      flatten(
+        (await (await readAggregated(rootFirestore(), collection)).getMetricsAsJSON()) as unknown as MetricFamily[],
+      ).find((s) => s.name === series)?.value ?? 0;
     aggregator.start();
     try {
       counters.inc(series); // leading edge: flushed now

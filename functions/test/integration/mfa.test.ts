@@ -165,7 +165,7 @@ describe("TOTP verification", () => {
     const { secret } = await enrolled(user);
     let now = Date.now() + 60_000;
     const deps = { now: () => now, lockout };
-    const lockoutsBefore = metrics.value("mfa_lockouts_total");
+    const lockoutsBefore = await metrics.value("mfa_lockouts_total");
     for (let i = 1; i <= 4; i++) {
       await expect(mfa.verifySecondFactor(user.uid, { code: "000000" }, deps)).rejects.toMatchObject({
         details: { reason: "mfa-code-invalid", remainingAttempts: 5 - i },
@@ -175,7 +175,7 @@ describe("TOTP verification", () => {
       code: "resource-exhausted",
       details: { reason: "mfa-locked-out", retryAfterSeconds: 900 },
     });
-    expect(metrics.value("mfa_lockouts_total")).toBe(lockoutsBefore + 1);
+    expect(await metrics.value("mfa_lockouts_total")).toBe(lockoutsBefore + 1);
     now += 600_000;
     await expect(mfa.verifySecondFactor(user.uid, { code: await codeAt(secret, now) }, deps)).rejects.toMatchObject({
       code: "resource-exhausted",

@@ -152,13 +152,13 @@ describe("reuse detection", () => {
     // Firebase compares revocation time with auth_time in whole seconds: let a second pass.
     await new Promise((r) => setTimeout(r, 1100));
     c.advance(10_001);
-    const before = metrics.value("session_reuse_detected_total", { reason: "previous-after-grace" });
+    const before = await metrics.value("session_reuse_detected_total", { reason: "previous-after-grace" });
     const err = await refreshSession(s0.refreshToken, deps).then(
       () => null,
       (e: unknown) => e as { code: string; details: { reason: string } },
     );
     expect(err).toMatchObject({ code: "unauthenticated", details: { reason: "refresh-token-reused" } });
-    expect(metrics.value("session_reuse_detected_total", { reason: "previous-after-grace" })).toBe(before + 1);
+    expect(await metrics.value("session_reuse_detected_total", { reason: "previous-after-grace" })).toBe(before + 1);
     expect(await sessionDoc(s0.sessionId)).toMatchObject({ status: "revoked", revokedReason: "refresh-token-reused" });
     // The thief's (or victim's) newer token is dead too …
     await expect(refreshSession(s1.refreshToken, deps)).rejects.toMatchObject({

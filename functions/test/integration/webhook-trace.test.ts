@@ -13,6 +13,7 @@
 import { createHmac } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { installTracing } from "../../src/observability/tracing";
 import { createPayment, paymentWebhook, processPaymentEvent } from "../../src/payments";
@@ -273,7 +274,18 @@ describe("an outgoing webhook", () => {
       "saas.webhook.endpoint_id": endpoint.id,
       "saas.webhook.attempt": 1,
     });
-    // Ids only: the receiver's URL never goes on a span.
+    // OpenTelemetry's http instrumentation adds the client span of the request itself, under
+    // webhook.deliver, with method and status only.
+    const client = exporter.getFinishedSpans().filter((s) => s.kind === SpanKind.CLIENT);
+    expect(client).toHaveLength(1);
+    expect(client[0].parentSpanContext?.spanId).toBe(call.spanContext().spanId);
+    expect(client[0].instrumentationScope.name).toBe("@opentelemetry/instrumentation-http");
+    expect(Object.keys(client[0].attributes).sort()).toEqual(
+      expect.arrayContaining([expect.stringMatching(/^http\.(request\.method|method)$/)]),
+    );
+    const { attributes } = client[0];
+    expect(attributes["http.response.status_code"] ?? attributes["http.status_code"]).toBe(200);
+    // Ids only: the receiver's URL or address never goes on a span.
     expect(JSON.stringify(exporter.getFinishedSpans().map((s) => s.attributes))).not.toContain("127.0.0.1");
 
     const all = exporter.getFinishedSpans();

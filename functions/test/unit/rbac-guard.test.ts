@@ -148,17 +148,10 @@ describe("the permission option of tenantCallable", () => {
 
   it("counts denials per function and permission", async () => {
     const count = () =>
-      metrics
-        .snapshot()
-        .find(
-          (s) =>
-            s.name === "rbac_denials_total" &&
-            s.labels.fn === "createPaymentProbe" &&
-            s.labels.permission === "payments:create",
-        )?.value ?? 0;
-    const before = count();
+      metrics.value("rbac_denials_total", { fn: "createPaymentProbe", permission: "payments:create" });
+    const before = await count();
     await rejection(call(createPaymentProbe, "u-viewer"));
-    expect(count()).toBe(before + 1);
+    expect(await count()).toBe(before + 1);
   });
 
   it("answers unauthenticated callers with unauthenticated, before any permission check", async () => {

@@ -132,8 +132,8 @@ describe("upload checks (before any record or URL)", () => {
     });
   });
 
-  it("refuse a content type that is not on the allow-list", () => {
-    const before = metrics.value("storage_signed_urls_total", {
+  it("refuse a content type that is not on the allow-list", async () => {
+    const before = await metrics.value("storage_signed_urls_total", {
       action: "upload",
       outcome: "content-type-not-allowed",
     });
@@ -143,9 +143,9 @@ describe("upload checks (before any record or URL)", () => {
       expect(error.details.reason).toBe("content-type-not-allowed");
       expect(error.details.fields).toHaveProperty("contentType");
     }
-    expect(metrics.value("storage_signed_urls_total", { action: "upload", outcome: "content-type-not-allowed" })).toBe(
-      before + 4,
-    );
+    expect(
+      await metrics.value("storage_signed_urls_total", { action: "upload", outcome: "content-type-not-allowed" }),
+    ).toBe(before + 4);
   });
 
   it.each([
