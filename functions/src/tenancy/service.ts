@@ -48,8 +48,15 @@ export function memberPath(tid: string, uid: string): string {
  * requires reads before writes). Caches keyed by configVersion then never serve the old state
  * once they see the new version.
  */
-export function bumpConfigVersion(tx: Transaction, tid: string, firestore: Firestore = rootFirestore()): void {
+export function bumpConfigVersion(
+  tx: Transaction,
+  tid: string,
+  firestore: Firestore = rootFirestore(),
+  /** Other tenant fields the same change sets (one update per document per transaction). */
+  fields: Record<string, unknown> = {},
+): void {
   tx.update(firestore.doc(tenantPath(tid)), {
+    ...fields,
     configVersion: FieldValue.increment(1),
     updatedAt: FieldValue.serverTimestamp(),
   });
