@@ -131,7 +131,8 @@ export const setTenantMfaPolicy = tenantCallable(
       const snap = await tx.get(db.collection("roles").limit(MAX_CUSTOM_ROLES + 1));
       const custom: Record<string, RoleDefinition> = {};
       for (const doc of snap.docs) custom[doc.id] = parseRoleDoc(doc.data());
-      if (principal.session) checkTenantMfaPolicy(principal.session, data.requiredRoles, ancestors(member.roles, custom));
+      if (principal.session)
+        checkTenantMfaPolicy(principal.session, data.requiredRoles, ancestors(member.roles, custom));
       bumpConfigVersion(tx, db.tenantId, undefined, {
         mfaRequiredRoles: data.requiredRoles,
         mfaPolicyRoles: rolesCovering(data.requiredRoles, custom),

@@ -150,7 +150,15 @@ const requireMfa: Stage = [
 ];
 
 /** The stages in the order every call walks them. */
-export const STAGES: readonly Stage[] = [authenticate, session, platformAdmin, tenant, mfaPolicy, permission, requireMfa];
+export const STAGES: readonly Stage[] = [
+  authenticate,
+  session,
+  platformAdmin,
+  tenant,
+  mfaPolicy,
+  permission,
+  requireMfa,
+];
 
 /**
  * Runs every admission stage the spec asks for. `tenantId` is the tenant the caller acts in

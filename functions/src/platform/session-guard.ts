@@ -239,7 +239,8 @@ export function decideSession(input: {
   if (!user.exists) throw ended("user-deleted", "This account no longer exists.");
   if (user.disabled) throw ended("user-disabled", "This account is disabled.");
   // Firebase's own revocation rule (auth_time before tokensValidAfterTime), applied on every call.
-  if (token.auth_time * 1000 < user.validSince) throw ended("tokens-revoked", "Your sign-in was revoked. Sign in again.");
+  if (token.auth_time * 1000 < user.validSince)
+    throw ended("tokens-revoked", "Your sign-in was revoked. Sign in again.");
 
   let verdict: SessionVerdict;
   let authAt = token.auth_time * 1000;
@@ -260,7 +261,10 @@ export function decideSession(input: {
       throw failedPrecondition("Start a session first (startSession).", "session-required");
     }
     if (user.mfaEnrolled && !verdict.mfa) {
-      throw failedPrecondition("This account uses two-factor authentication: verify a code for this session.", "mfa-required");
+      throw failedPrecondition(
+        "This account uses two-factor authentication: verify a code for this session.",
+        "mfa-required",
+      );
     }
   }
   if (spec.sensitive) {
