@@ -2,8 +2,8 @@
  * The admission pipeline shared by the callable and HTTPS wrappers, as one ordered list of
  * stages (`STAGES` below):
  *
- *   authenticate → session + revocation → platform admin → tenant + membership → MFA policy →
- *   permission → function MFA requirement
+ *   authenticate → session + revocation → platform admin → sensitive (recent sign-in, MFA) →
+ *   tenant + membership → MFA policy → permission → function MFA requirement
  *
  * Each stage either enriches the call or throws an `AppError`; nothing here writes. A new
  * cross-cutting admission concern is a new entry in `STAGES`, never code in a handler.
@@ -14,7 +14,7 @@ import { currentInvocation } from "./context";
 import { AppError, failedPrecondition, permissionDenied, unauthenticated } from "./errors";
 import { log } from "./logger";
 import type { FunctionSpec } from "./spec";
-import { checkSession, checkTenantMfaPolicy, type SessionVerdict } from "./session-guard";
+import { checkSensitive, checkSession, checkTenantMfaPolicy, type SessionVerdict } from "./session-guard";
 import { customRoles, effectivePermissions, logDenial, satisfies, type PermissionRequirement } from "../rbac/effective";
 import type { Permission } from "../rbac/permissions";
 import { isBuiltInRole } from "../rbac/permissions";
@@ -76,10 +76,7 @@ const session: Stage = [
   "session",
   async ({ spec, principal }) => {
     if (!principal) return;
-    principal.session = await checkSession(principal.uid, principal.token, {
-      sessionless: spec.sessionless,
-      sensitive: spec.sensitive,
-    });
+    principal.session = await checkSession(principal.uid, principal.token, { sessionless: spec.sessionless });
   },
 ];
 
@@ -90,6 +87,13 @@ const platformAdmin: Stage = [
       log.warn("platform admin required", { permission: "platformAdmin" });
       throw permissionDenied();
     }
+  },
+];
+
+const sensitive: Stage = [
+  "sensitive",
+  ({ spec, principal }) => {
+    if (spec.sensitive && principal?.session) checkSensitive(principal.session);
   },
 ];
 
@@ -154,6 +158,7 @@ export const STAGES: readonly Stage[] = [
   authenticate,
   session,
   platformAdmin,
+  sensitive,
   tenant,
   mfaPolicy,
   permission,

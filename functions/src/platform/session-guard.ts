@@ -60,14 +60,14 @@ export interface SessionVerdict {
   mfa: boolean;
   mfaEnrolled: boolean;
   platformAdmin: boolean;
+  /** Last proof of presence (epoch ms): the session's sign-in or second factor, else the token's auth_time. */
+  authAt: number;
 }
 
 /** The parts of a function's spec the session stage looks at. */
 export interface SessionRequirements {
   /** Answers callers without a session (session, MFA and whoami-like functions). */
   sessionless?: boolean;
-  /** Needs a recent sign-in and, for a user with MFA, an MFA-verified session. */
-  sensitive?: boolean;
 }
 
 export interface SessionPolicyParams {
@@ -243,17 +243,15 @@ export function decideSession(input: {
     throw ended("tokens-revoked", "Your sign-in was revoked. Sign in again.");
 
   let verdict: SessionVerdict;
-  let authAt = token.auth_time * 1000;
   if (token.sid !== undefined) {
     if (session === undefined || session === null) throw ended("session-revoked");
     const reason = sessionEnded(session, uid, now);
     if (reason) throw ended(reason);
     // A session started from a sign-in that was later revoked (password change…) ends with it.
     if (session.authTime < user.validSince) throw ended("tokens-revoked", "Your sign-in was revoked. Sign in again.");
-    verdict = { sid: token.sid as string, mfa: session.mfa, ...pick(user) };
-    authAt = session.authAt;
+    verdict = { sid: token.sid as string, mfa: session.mfa, ...pick(user), authAt: session.authAt };
   } else {
-    verdict = { mfa: false, ...pick(user) };
+    verdict = { mfa: false, ...pick(user), authAt: token.auth_time * 1000 };
   }
 
   if (!spec.sessionless) {
@@ -267,15 +265,26 @@ export function decideSession(input: {
       );
     }
   }
-  if (spec.sensitive) {
-    if (now - authAt > policy.recentSignInMs) {
-      throw failedPrecondition("This action needs a recent sign-in. Sign in again.", "recent-sign-in-required");
-    }
-    if (user.mfaEnrolled && !verdict.mfa) {
-      throw failedPrecondition("This action needs a session verified with a second factor.", "mfa-required");
-    }
-  }
   return verdict;
+}
+
+/**
+ * Sensitive functions (MFA changes, sign-out everywhere, policy changes, platform admin): the
+ * last proof of presence must be younger than RECENT_SIGN_IN_SECONDS, so a stolen ID token or
+ * session cannot enrol a second factor; a user with MFA must act through an MFA-verified session.
+ */
+export function decideSensitive(verdict: SessionVerdict, now: number, policy: SessionPolicyParams): void {
+  if (now - verdict.authAt > policy.recentSignInMs) {
+    throw failedPrecondition("This action needs a recent sign-in. Sign in again.", "recent-sign-in-required");
+  }
+  if (verdict.mfaEnrolled && !verdict.mfa) {
+    throw failedPrecondition("This action needs a session verified with a second factor.", "mfa-required");
+  }
+}
+
+/** Runs `decideSensitive` with the guard's clock and the deploy params. */
+export function checkSensitive(verdict: SessionVerdict): void {
+  decideSensitive(verdict, (options.now ?? Date.now)(), policyParams());
 }
 
 /** Runs the session stage for a signed-in caller: loads the (cached) facts and decides. */

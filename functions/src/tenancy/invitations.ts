@@ -86,14 +86,15 @@ function verifiedEmail(token: DecodedIdToken): string {
 
 /** Finds an invitation by id for its invitee; anyone else gets `not-found`, like an unknown id. */
 async function findForInvitee(invitationId: string, email: string): Promise<DocumentReference> {
+  // Filtered by email too, so nobody else's invitation is ever read.
   const snap = await rootFirestore()
     .collectionGroup("invitations")
     .where("invitationId", "==", invitationId)
+    .where("email", "==", email)
     .limit(1)
     .get();
-  const doc = snap.docs[0];
-  if (!doc || doc.get("email") !== email) throw notFound("Invitation not found.");
-  return doc.ref;
+  if (snap.empty) throw notFound("Invitation not found.");
+  return snap.docs[0].ref;
 }
 
 /** Reads a pending, unexpired invitation in `tx`, or throws. */

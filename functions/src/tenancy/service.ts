@@ -17,6 +17,7 @@ import { adminAuth, rootFirestore } from "../platform/admin";
 import { FieldValue } from "../platform/firestore-sdk";
 import { failedPrecondition, notFound } from "../platform/errors";
 import { log } from "../platform/logger";
+import { forgetUserState } from "../platform/session-guard";
 import { BUILT_IN_ROLES } from "../rbac/permissions";
 import { assertSafeSegment } from "./db";
 import { tenantCache } from "./resolver";
@@ -193,4 +194,5 @@ export async function endMembershipClaims(uid: string, tid: string, deps: SyncDe
   const auth = deps.auth ?? adminAuth();
   await syncClaims(uid, { deactivate: tid }, deps);
   await auth.revokeRefreshTokens(uid);
+  forgetUserState(uid);
 }
