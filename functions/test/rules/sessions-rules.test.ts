@@ -91,10 +91,9 @@ async function seed(env: RulesTestEnvironment, opts: { policy?: boolean } = {}):
   });
 }
 
-const describeFirestore = emulators.firestore ? describe : describe.skip;
-const describeStorage = emulators.firestore && emulators.storage ? describe : describe.skip;
+const describeStorage = emulators.storage ? describe : describe.skip;
 
-describeFirestore("firestore.rules: sessions, MFA and membership", () => {
+describe("firestore.rules: sessions, MFA and membership", () => {
   let env: RulesTestEnvironment;
   const read = (uid: string, claims: Record<string, unknown>, path = `tenants/${T}/payments/p1`) =>
     env
@@ -108,8 +107,8 @@ describeFirestore("firestore.rules: sessions, MFA and membership", () => {
       projectId: PROJECT,
       firestore: {
         rules: readFileSync(join(ROOT, "firestore.rules"), "utf8"),
-        host: emulators.firestore?.host,
-        port: emulators.firestore?.port,
+        host: emulators.firestore?.host ?? "127.0.0.1",
+        port: emulators.firestore?.port ?? 8080,
       },
     });
   });
@@ -201,8 +200,8 @@ describeStorage("storage.rules: sessions, MFA and membership (cross-service)", (
       projectId: PROJECT,
       firestore: {
         rules: readFileSync(join(ROOT, "firestore.rules"), "utf8"),
-        host: emulators.firestore?.host,
-        port: emulators.firestore?.port,
+        host: emulators.firestore?.host ?? "127.0.0.1",
+        port: emulators.firestore?.port ?? 8080,
       },
       storage: {
         rules: readFileSync(join(ROOT, "storage.rules"), "utf8"),

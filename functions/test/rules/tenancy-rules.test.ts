@@ -1,11 +1,7 @@
 /**
  * firestore.rules against the official emulator, through @firebase/rules-unit-testing: every
- * match block, each allow with a matching deny. Sessions, MFA and storage.rules are in
- * sessions-rules.test.ts.
- *
- * Skipped (one printed line says why) where the official emulators are absent; see emulators.ts.
- * Run: `npx jest --selectProjects rules` with FIRESTORE_EMULATOR_HOST (or FIRESTORE_RULES_EMULATOR_HOST)
- * and FIREBASE_STORAGE_EMULATOR_HOST pointing at `firebase emulators:start --only firestore,storage`.
+ * match block, each allow with a matching deny. They always run (on the stack's official
+ * emulator, FIRESTORE_CLIENT_HOST). Sessions, MFA and storage.rules are in sessions-rules.test.ts.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -49,9 +45,8 @@ function token(uid: string, override: Partial<{ tid: string; roles: string[] }> 
   return { tid: override.tid ?? m?.tid, roles: override.roles ?? m?.roles } as TokenOptions;
 }
 
-const describeFirestore = emulators.firestore ? describe : describe.skip;
 
-describeFirestore("firestore.rules", () => {
+describe("firestore.rules", () => {
   let env: RulesTestEnvironment;
 
   const db = (uid: string, override?: Partial<{ tid: string; roles: string[] }>) =>
@@ -63,8 +58,8 @@ describeFirestore("firestore.rules", () => {
       projectId: PROJECT,
       firestore: {
         rules: readFileSync(join(ROOT, "firestore.rules"), "utf8"),
-        host: emulators.firestore?.host,
-        port: emulators.firestore?.port,
+        host: emulators.firestore?.host ?? "127.0.0.1",
+        port: emulators.firestore?.port ?? 8080,
       },
     });
   });
