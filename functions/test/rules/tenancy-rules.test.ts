@@ -45,7 +45,6 @@ function token(uid: string, override: Partial<{ tid: string; roles: string[] }> 
   return { tid: override.tid ?? m?.tid, roles: override.roles ?? m?.roles } as TokenOptions;
 }
 
-
 describe("firestore.rules", () => {
   let env: RulesTestEnvironment;
 
