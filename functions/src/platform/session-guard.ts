@@ -173,12 +173,13 @@ export function userFacts(user: UserRecord | null): UserFacts {
 
 const SID = /^[0-9a-f]{32}$/;
 
-async function loadSession(sid: string): Promise<SessionFacts | null> {
+async function loadSession(sid: string, claimsMfa = false): Promise<SessionFacts | null> {
   const store = sessionCache();
   const now = (options.now ?? Date.now)();
   const hit = store?.get(sid);
-  // A cached idle expiry is re-read: a refresh on another instance may have moved it.
-  if (hit && !(hit.active && now >= hit.idleExpiresAt)) return hit;
+  // Re-read a cached idle expiry (a refresh elsewhere may have moved it) and a cached non-MFA
+  // session whose token already says mfa (verifyMfa elsewhere upgraded it): never a stale "no".
+  if (hit && !(hit.active && now >= hit.idleExpiresAt) && !(claimsMfa && !hit.mfa)) return hit;
   const snap = await (options.firestore ?? rootFirestore()).doc(`sessions/${sid}`).get();
   const facts = sessionFacts(snap.exists ? snap.data() : undefined);
   if (facts) store?.set(sid, facts);
@@ -295,7 +296,10 @@ export async function checkSession(
 ): Promise<SessionVerdict> {
   const sid = token.sid;
   if (sid !== undefined && (typeof sid !== "string" || !SID.test(sid))) throw ended("session-revoked");
-  const [user, session] = await Promise.all([loadUser(uid), sid === undefined ? undefined : loadSession(sid)]);
+  const [user, session] = await Promise.all([
+    loadUser(uid),
+    sid === undefined ? undefined : loadSession(sid, token.mfa === true),
+  ]);
   return decideSession({
     uid,
     token,

@@ -237,6 +237,16 @@ describe("the per-instance cache", () => {
     expect(calls.reads).toBe(2);
   });
 
+  it("re-reads a cached non-MFA session when the token already says mfa (upgraded elsewhere)", async () => {
+    await checkSession("u1", token(SID), {});
+    stored = { ...stored, mfa: true };
+    const upgraded = { ...token(SID), mfa: true } as unknown as DecodedIdToken;
+    expect((await checkSession("u1", upgraded, {})).mfa).toBe(true);
+    expect(calls.reads).toBe(2);
+    await checkSession("u1", upgraded, {});
+    expect(calls.reads).toBe(2);
+  });
+
   it("reads no session for a token without sid, and refuses a malformed sid without a read", async () => {
     await checkSession("u1", token(), {});
     expect(calls.reads).toBe(0);
