@@ -4,8 +4,8 @@
  * Every change to a tenant or a membership is one transaction that reads what it checks, writes,
  * and bumps the tenant's configVersion; after the commit the instance evicts its cached entries
  * and brings the affected user's claims in line (`service.ts`). Claims are a convenience for
- * clients and rules: admission reads the membership on every (uncached) request, so a claim that
- * lags behind never grants anything.
+ * clients: admission and both rules files read the membership, so a claim that lags behind never
+ * grants anything. Invitations are in invitations.ts.
  */
 import type { Transaction } from "firebase-admin/firestore";
 import { z } from "zod";

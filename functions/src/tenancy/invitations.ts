@@ -8,7 +8,7 @@
  * Firestore TTL policy that deletes them later). Existing and new users follow one flow: a new
  * user signs up with the invited email and verifies it first.
  */
-import { randomBytes } from "node:crypto";
+import { createHash } from "node:crypto";
 import type { DocumentReference, Transaction } from "firebase-admin/firestore";
 import { z } from "zod";
 import { rootFirestore } from "../platform/admin";
@@ -126,17 +126,20 @@ export const inviteMember = tenantCallable(
   },
   async ({ data, db, uid, runTransaction }) => {
     const now = Date.now();
-    const invitationId = randomBytes(16).toString("hex");
+    // One invitation document per tenant and address: two concurrent invitations of the same
+    // address contend on it, so exactly one is recorded. Knowing the id grants nothing: only the
+    // verified address can answer it.
+    const invitationId = createHash("sha256").update(`${db.tenantId}|${data.email}`).digest("hex").slice(0, 32);
     const ref = db.doc(`invitations/${invitationId}`);
     const expireAt = Timestamp.fromMillis(now + intValue(params.invitationTtlSeconds) * 1000);
     const roles = await runTransaction(async (tx) => {
       // Every check reads before the one write: bad input or an escalation writes nothing.
-      const [tenant, customSnap, caller, members, pending] = await Promise.all([
+      const [tenant, customSnap, caller, members, previous] = await Promise.all([
         tx.get(db.tenantDoc()),
         tx.get(db.collection("roles").limit(MAX_CUSTOM_ROLES + 1)),
         tx.get(db.doc(`members/${uid}`)),
         tx.get(db.collection("members").where("email", "==", data.email).limit(1)),
-        tx.get(db.collection("invitations").where("email", "==", data.email).where("status", "==", "pending").limit(5)),
+        tx.get(ref),
       ]);
       const callerRoles = caller.get("status") === "active" ? (caller.get("roles") as string[]) : null;
       if (!tenant.exists || !callerRoles) throw notFound("Tenant not found.");
@@ -145,10 +148,11 @@ export const inviteMember = tenantCallable(
       // Unknown roles → invalid-argument; roles granting more than the caller holds → permission-denied.
       const granted = planAssignment(custom, [], data.roles, closure(callerRoles, custom));
       if (members.docs.some((m) => m.get("status") === "active")) throw alreadyExists("This user is already a member.");
-      if (pending.docs.some((p) => toMillis(p.get("expireAt")) > now)) {
+      if (previous.get("status") === "pending" && toMillis(previous.get("expireAt")) > now) {
         throw alreadyExists("An invitation to this address is already pending.");
       }
-      tx.create(ref, {
+      // An answered, revoked or expired invitation to the same address is replaced.
+      tx.set(ref, {
         invitationId,
         tenantId: db.tenantId,
         email: data.email,

@@ -136,10 +136,7 @@ describe("refresh token rotation", () => {
   it("answers the previous token inside the grace interval with the same successor, without a write", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    const s0 = await startSession(
-      { uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() - 5000 },
-      deps,
-    );
+    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
     const s1 = await refreshSession(s0.refreshToken, deps);
     c.advance(10_000);
     const { result: again, ops } = await countOps(() => refreshSession(s0.refreshToken, deps));
@@ -169,16 +166,13 @@ describe("reuse detection", () => {
   it("revokes every session and the user's Firebase tokens when the previous token comes back after the grace interval", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    const s0 = await startSession(
-      { uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() - 5000 },
-      deps,
-    );
+    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
     const elsewhere = await startSession({
       uid: user.uid,
       tid: null,
       mfa: false,
       label: "t2",
-      authTime: Date.now() - 5000,
+      authTime: Date.now(),
     });
     const s1 = await refreshSession(s0.refreshToken, deps);
     const { idToken } = await signInWithCustomToken(s1.customToken);
@@ -213,10 +207,7 @@ describe("reuse detection", () => {
   it("treats an older token as reuse even inside the grace interval", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    const s0 = await startSession(
-      { uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() - 5000 },
-      deps,
-    );
+    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
     const s1 = await refreshSession(s0.refreshToken, deps);
     await refreshSession(s1.refreshToken, deps);
     await expect(refreshSession(s0.refreshToken, deps)).rejects.toMatchObject({
@@ -241,9 +232,10 @@ describe("reuse detection", () => {
       (uid: string) => adminAuth().revokeRefreshTokens(uid),
     ]) {
       const u = await createTestUser();
-      // Started from a sign-in a few seconds ago (revocation has one-second granularity).
-      const s0 = await startSession({ uid: u.uid, tid: null, mfa: false, label: "t", authTime: Date.now() - 5000 });
+      const s0 = await startSession({ uid: u.uid, tid: null, mfa: false, label: "t", authTime: Date.now() });
       await refreshSession(s0.refreshToken);
+      // Revocation has one-second granularity (auth_time vs tokensValidAfterTime).
+      await new Promise((r) => setTimeout(r, 1100));
       await revokeTokens(u.uid);
       await expect(refreshSession(s0.refreshToken)).rejects.toMatchObject({
         code: "unauthenticated",
@@ -277,7 +269,7 @@ describe("expiry", () => {
   it("ends a session at its absolute expiry even when refreshed every day", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    let s = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() - 5000 }, deps);
+    let s = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
     for (let day = 0; day < 29; day++) {
       c.advance(DAY);
       s = await refreshSession(s.refreshToken, deps);
@@ -293,10 +285,7 @@ describe("expiry", () => {
   it("ends a session unused for the idle interval", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    const s0 = await startSession(
-      { uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() - 5000 },
-      deps,
-    );
+    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
     c.advance(6 * DAY);
     const s1 = await refreshSession(s0.refreshToken, deps);
     c.advance(7 * DAY - 1);
@@ -363,7 +352,7 @@ describe("every function checks the session", () => {
     const c = clock();
     configureSessionGuard({ ttlMs: 5000, now: c.now });
     const s = await startSession(
-      { uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() - 5000 },
+      { uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() },
       { now: c.now },
     );
     expect(await isSessionActive(s.sessionId, user.uid)).toBe(true);
