@@ -55,6 +55,7 @@ interface World {
     roleId: string;
     sessionId: string;
     fileId: string;
+    invitationId: string;
   };
   /** A string planted in every B document: it must never come back to anyone else. */
   marker: string;
@@ -166,6 +167,18 @@ const CASES: Record<string, Case> = {
       },
     ],
   },
+  listMyInvitations: { valid: () => ({}) },
+  acceptInvitation: {
+    attacks: idAttacks("invitationId", (w) => w.b.invitationId, ["not-found", "failed-precondition"]),
+  },
+  declineInvitation: {
+    attacks: idAttacks("invitationId", (w) => w.b.invitationId, ["not-found", "failed-precondition"]),
+  },
+  listInvitations: { valid: () => ({}) },
+  revokeInvitation: {
+    valid: (w) => ({ invitationId: w.b.invitationId }),
+    attacks: idAttacks("invitationId", (w) => w.b.invitationId, ["not-found"]),
+  },
   removeMember: {
     valid: (w) => ({ uid: w.users.memberB.uid }),
     attacks: idAttacks("uid", (w) => w.users.memberB.uid, ["not-found"]),
@@ -179,7 +192,13 @@ const CASES: Record<string, Case> = {
     attacks: [
       ...idAttacks("tenantId", (w) => w.B, ["not-found"]),
       { label: "into the suspended tenant S", input: (w) => ({ tenantId: w.S }), expect: ["not-found"] },
-      { label: "back into A after removal", as: "staleA", input: (w) => ({ tenantId: w.A }), expect: ["not-found"] },
+      {
+        label: "back into A after removal",
+        as: "staleA",
+        input: (w) => ({ tenantId: w.A }),
+        // Removal revoked the tokens (refused by the session stage) unless within the sign-in's second.
+        expect: ["not-found", "unauthenticated"],
+      },
     ],
   },
 
@@ -419,8 +438,9 @@ function attemptsFor(name: string, spec: FunctionSpec): Attempt[] {
           label: "removed member with stale claims",
           as: "staleA",
           input: valid,
-          // Sensitive functions check revocation first (removal revoked the refresh tokens).
-          expect: spec.sensitive ? ["not-found", "unauthenticated"] : ["not-found"],
+          // Every function checks revocation first (removal revoked the refresh tokens); within
+          // the same second as the sign-in it does not show, and the membership check refuses.
+          expect: ["not-found", "unauthenticated"],
         },
         { label: "token names B, caller is not B's member", as: "claimsB", input: valid, expect: ["not-found"] },
       );
@@ -506,6 +526,7 @@ describe("tenant isolation across every exported function", () => {
       roleId: `b-secret-${randomUUID().slice(0, 6)}`,
       sessionId: "",
       fileId: randomUUID().replace(/-/g, ""),
+      invitationId: randomUUID().replace(/-/g, ""),
     };
     const now = new Date();
     await Promise.all([
@@ -532,6 +553,17 @@ describe("tenant isolation across every exported function", () => {
       db
         .doc(`tenants/${B}/webhookDeliveries/${b.deliveryId}`)
         .set({ endpointId: b.endpointId, eventId: marker, status: "delivered", attempts: [], createdAt: now }),
+      db.doc(`tenants/${B}/invitations/${b.invitationId}`).set({
+        invitationId: b.invitationId,
+        tenantId: B,
+        email: memberB.email,
+        roles: ["member"],
+        status: "pending",
+        invitedBy: ownerB.uid,
+        note: marker,
+        createdAt: now,
+        expireAt: new Date(Date.now() + 86_400_000),
+      }),
       db
         .doc(`tenants/${B}/roles/${b.roleId}`)
         .set({ permissions: ["payments:read"], inherits: [], description: marker }),
@@ -605,6 +637,7 @@ describe("tenant isolation across every exported function", () => {
         roleId: "r",
         sessionId: "s",
         fileId: "f",
+        invitationId: "i",
       },
       marker: "m",
     };
