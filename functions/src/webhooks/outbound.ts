@@ -20,6 +20,7 @@ import { invalidArgument } from "../platform/errors";
 import { log } from "../platform/logger";
 import { metrics } from "../platform/metrics";
 import { withSpan } from "../platform/tracing-port";
+import { checkInput } from "../platform/validation";
 import type { TenantDb } from "../tenancy/db";
 import {
   notifyDeadLetter,
@@ -251,9 +252,9 @@ function describe(error: unknown): string {
  * the attempt already recorded, makes sure the follow-up task exists, and stops.
  */
 export async function runDelivery(data: unknown, deps: DeliveryDeps): Promise<DeliveryOutcome> {
-  const parsed = DeliveryTask.safeParse(data);
+  const parsed = checkInput(DeliveryTask, data);
   if (!parsed.success) {
-    log.error("malformed delivery task payload dropped", { issues: parsed.error.issues.length });
+    log.error("malformed delivery task payload dropped", { fields: Object.keys(parsed.fields) });
     return "skipped";
   }
   const task = parsed.data;
