@@ -216,6 +216,20 @@ describe("custom roles", () => {
       "invalid-argument",
       "unknown-parent",
     );
+    for (const parent of ["constructor", "toString"]) {
+      await rejectedWithoutWrites(
+        t.tid,
+        () => callAs(createRole, t.admin, { roleId: "c", permissions: [], inherits: [parent] }),
+        "invalid-argument",
+        "unknown-parent",
+      );
+      await rejectedWithoutWrites(
+        t.tid,
+        () => callAs(updateRole, t.admin, { roleId: "b", inherits: [parent] }),
+        "invalid-argument",
+        "unknown-parent",
+      );
+    }
     const unknown = await rejectedWithoutWrites(
       t.tid,
       () => callAs(createRole, t.admin, { roleId: "c", permissions: ["payments:delete"] }),

@@ -107,6 +107,15 @@ describe("creating and updating custom roles", () => {
     expect(error).toMatchObject({ code: "invalid-argument", details: { reason: "unknown-parent" } });
   });
 
+  it.each(["constructor", "toString", "hasOwnProperty", "valueOf"])(
+    "refuses %s as a parent: Object's own names are no roles",
+    (parent) => {
+      const error = rejection(() => planRoleUpsert({}, "x", { permissions: [], inherits: [parent] }, owner, "create"));
+      expect(error).toMatchObject({ code: "invalid-argument", details: { reason: "unknown-parent" } });
+      expect(closure([parent])).toEqual(new Set());
+    },
+  );
+
   it("refuses unknown permissions with a field error per entry", () => {
     const error = rejection(() =>
       planRoleUpsert(
