@@ -29,6 +29,8 @@ export interface PaymentView {
   id: string;
   status: PaymentStatus;
   amount: number;
+  /** Refunded so far (minor units); equals `amount` once `refunded`. */
+  amountRefunded: number;
   currency: string;
   description: string | null;
   providerPaymentId: string | null;
@@ -41,6 +43,7 @@ function viewOf(id: string, data: FirebaseFirestore.DocumentData): PaymentView {
     id,
     status: data.status,
     amount: data.amount,
+    amountRefunded: data.amountRefunded ?? 0,
     currency: data.currency,
     description: data.description ?? null,
     providerPaymentId: data.providerPaymentId ?? null,
