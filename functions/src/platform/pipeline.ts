@@ -46,15 +46,8 @@ export function hasMfa(principal: Principal | undefined): boolean {
   return principal?.token.mfa === true;
 }
 
-/**
- * Runs every admission check the spec asks for. `tenantId` is the tenant the caller acts in
- * (from claims for callables, from a verified path or header for server-to-server endpoints).
- */
-export async function admit(
-  spec: FunctionSpec,
-  principal: Principal | undefined,
-  tenantId?: string,
-): Promise<Admission> {
+/** Runs every admission check the spec asks for; a tenant function acts in the `tid` claim's tenant. */
+export async function admit(spec: FunctionSpec, principal: Principal | undefined): Promise<Admission> {
   if (spec.auth === "required" && !principal) throw unauthenticated();
   const invocation = currentInvocation();
   if (invocation && principal) invocation.uid = principal.uid;
@@ -70,7 +63,7 @@ export async function admit(
   }
 
   if (!principal) throw unauthenticated();
-  const tid = tenantId ?? (typeof principal.token.tid === "string" ? principal.token.tid : undefined);
+  const tid = typeof principal.token.tid === "string" ? principal.token.tid : undefined;
   if (!tid) throw failedPrecondition("Select a tenant first (switchTenant).", "no-active-tenant");
   if (invocation) invocation.tenantId = tid;
   let resolved;
