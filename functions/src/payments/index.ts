@@ -59,6 +59,8 @@ export const createPayment = tenantCallable(
     input: CreatePaymentInput,
     permission: "payments:create",
     idempotent: true,
+    // Its one effect is the payment document, written in its transaction: the record rides along.
+    idempotencyOptions: { mode: "transactional" },
   },
   async ({ data, db, uid, runTransaction }) => {
     const ref = db.collection("payments").doc();
@@ -74,14 +76,15 @@ export const createPayment = tenantCallable(
       createdAt: now,
       updatedAt: now,
     };
-    await runTransaction(async (tx) => {
+    // The response is the transaction's result, so the idempotency record stores it in that commit.
+    return runTransaction(async (tx) => {
       tx.create(ref, payment);
+      return {
+        payment: viewOf(ref.id, payment),
+        // Pass as the provider object's metadata; every event about it is routed by it.
+        providerMetadata: { tenantId: db.tenantId, paymentId: ref.id },
+      };
     });
-    return {
-      payment: viewOf(ref.id, payment),
-      // Pass as the provider object's metadata; every event about it is routed by it.
-      providerMetadata: { tenantId: db.tenantId, paymentId: ref.id },
-    };
   },
 );
 
