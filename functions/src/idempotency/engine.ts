@@ -21,7 +21,7 @@
  *
  * That is the default, `lease` mode. A function whose only effects are Firestore writes in one
  * `ctx.runTransaction` may choose `idempotencyOptions.mode: "transactional"` instead (see
- * `runTransactional`): the record is read and written in that transaction, 1 read + 1 write.
+ * `runTransactional`): the record is created in that transaction's commit, 1 write and no read.
  */
 import type { DocumentData, DocumentReference, Firestore, Transaction } from "firebase-admin/firestore";
 import { FieldValue, Timestamp, isTimestamp } from "../platform/firestore-sdk";
@@ -378,12 +378,14 @@ interface TransactionalRun<R> {
 }
 
 /**
- * Transactional mode: no claim. The handler's first `ctx.runTransaction` reads the record before
- * anything else (1 read) and writes it, completed with the transaction's result, in the same
- * commit (1 write). Two duplicates that both read "absent" conflict on the record: Firestore
- * commits one and re-runs the other, which then reads the completed record and replays. Nothing
- * is written for a call whose transaction never commits (no effect happened), so a retry runs
- * the handler again; errors are therefore not stored, except a client error after the commit.
+ * Transactional mode: no claim. The handler's first `ctx.runTransaction` creates the record,
+ * completed with the transaction's result, in its own commit: 1 write, no read, no round trip
+ * of its own. `create` fails if the record exists, and with it the whole commit, effects
+ * included; so of any number of duplicates one commits, and the others read the record (1 read)
+ * and replay. Only an expired record (or a lease-mode record whose lease ran out) makes the
+ * transaction run again, reading the record first and overwriting it. Nothing is written for a
+ * call whose transaction never commits (no effect happened), so a retry runs the handler again:
+ * errors are not stored, except a client error after the commit.
  */
 async function runTransactional<R>(run: TransactionalRun<R>): Promise<R> {
   const { invocation, execute, ref, hash, kind, settings, keyHash } = run;
@@ -396,27 +398,46 @@ async function runTransactional<R>(run: TransactionalRun<R>): Promise<R> {
     return toFirestore(finishedRecord(base, state, response, { nowMs, ttlMs }), nowMs, replace);
   };
   let committed: StoredResponse | "effect-only" | undefined;
+  // "create": the record is expected absent; "replace": it was read stale, the transaction reads it.
+  let write: "create" | "replace" = "create";
+  let pending = false; // this attempt carries the record write
   const hook = Object.assign(
     (tx: Transaction, txResult: unknown) => {
-      if (committed) return;
+      if (committed) return; // a later transaction of the same call: the record is written
       const response = inTransactionResponse(kind, txResult, settings.maxResponseBytes);
       const state = kind === "http" && isClientStatus(txResult) ? "FAILED" : "COMPLETED";
       // Without a storable result the record still marks the effect; the response follows it.
-      tx.set(ref, finish(state, response ?? { kind: "unstored", bytes: 0 }, false));
+      const fields = finish(state, response ?? { kind: "unstored", bytes: 0 }, false);
+      if (write === "create") tx.create(ref, fields);
+      else tx.set(ref, fields);
+      pending = true;
       return () => {
         committed = response ?? "effect-only";
       };
     },
     {
       before: async (tx: Transaction) => {
-        if (committed) return; // a later transaction of the same call: the record is written
+        pending = false;
+        if (committed || write === "create") return;
         const snapshot = await tx.get(ref);
-        const record = snapshot.exists ? fromFirestore(snapshot.data() as DocumentData) : undefined;
-        const decision = decide(record, hash, settings.now());
-        if (decision.kind !== "claim" && decision.kind !== "takeover") throw new Settled(decision, record);
+        settle(snapshot.exists ? fromFirestore(snapshot.data() as DocumentData) : undefined);
+      },
+      failed: async (error: unknown): Promise<"retry" | void> => {
+        if (!pending || write !== "create" || (error as { code?: unknown } | null)?.code !== ALREADY_EXISTS) return;
+        const snapshot = await ref.get();
+        // No record: the handler's own create failed, not ours.
+        if (!snapshot.exists) return;
+        settle(fromFirestore(snapshot.data() as DocumentData));
+        write = "replace"; // expired or abandoned: run again, reading the record in the transaction
+        return "retry";
       },
     },
   );
+  /** Throws `Settled` unless `record` leaves the key free for this call. */
+  const settle = (record: IdempotencyRecord | undefined): void => {
+    const decision = decide(record, hash, settings.now());
+    if (decision.kind !== "claim" && decision.kind !== "takeover") throw new Settled(decision, record);
+  };
   invocation.hooks.push(hook);
 
   const stored = (state: "COMPLETED" | "FAILED", response: StoredResponse): void => {

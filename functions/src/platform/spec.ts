@@ -16,9 +16,9 @@ export type IdempotencyMode = boolean | "optional" | "required";
  * - `"lease"` (default): claim the key (1 write), run the handler, complete (1 write, in the
  *   handler's transaction when it uses one). For handlers with effects outside Firestore.
  * - `"transactional"`: for tenant handlers whose only effects are Firestore writes in one
- *   `ctx.runTransaction`: that transaction reads the record first and writes it with the result,
- *   1 read + 1 write and no round trip of its own; concurrent duplicates serialise on the record
- *   and replay. Code before the transaction runs for every concurrent duplicate.
+ *   `ctx.runTransaction`: that transaction's commit creates the record with the result (1 write,
+ *   no round trip of its own); a duplicate's commit fails on the record, effects included, and it
+ *   replays (1 read). Code before the transaction runs for every duplicate.
  */
 export type IdempotencyEngineMode = "lease" | "transactional";
 

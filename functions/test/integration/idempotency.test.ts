@@ -396,7 +396,7 @@ describe("transactional mode", () => {
   const transactional = (opts: { idempotent?: IdempotencyMode } = {}) =>
     probeCallable({ ...opts, options: { mode: "transactional" } });
 
-  it("costs 1 read and 1 write, both in the handler's transaction, and replays for 1 read", async () => {
+  it("costs 1 write in the handler's commit and no read; a replay costs 1 read and no write", async () => {
     const { fn, name } = transactional();
     const key = randomUUID();
     const label = randomUUID();
@@ -406,16 +406,15 @@ describe("transactional mode", () => {
     expect(await things(label)).toHaveLength(1);
     const path = recordPath(name, key);
     const firstRecordOps = idemOps(first.ops, path);
-    expect(firstRecordOps.map((e) => [e.kind, e.transaction])).toEqual([
-      ["read", true],
-      ["write", true],
-    ]);
+    expect(firstRecordOps.map((e) => [e.kind, e.method])).toEqual([["write", "Commit"]]);
     // The record is written in the same commit as the business document (adjacent in the log).
     const [business] = opsUnder(first.ops, `tenants/${tid}/things/`);
-    expect(Math.abs(business.seq - firstRecordOps[1].seq)).toBe(1);
-    expect(first.ops.writes).toBe(2);
+    expect(Math.abs(business.seq - firstRecordOps[0].seq)).toBe(1);
+    expect([first.ops.reads, first.ops.writes]).toEqual([0, 2]);
+    // The duplicate's commit fails on the record, its business write with it; then it reads and replays.
     expect(idemOps(second.ops, path).map((e) => e.kind)).toEqual(["read"]);
-    expect(second.ops.writes).toBe(0);
+    expect([second.ops.reads, second.ops.writes]).toEqual([1, 0]);
+    expect(opsUnder(second.ops, `tenants/${tid}/things/`)).toEqual([]);
     const record = (await rootFirestore().doc(path).get()).data()!;
     expect(record).toMatchObject({ state: "COMPLETED", responseKind: "value", fn: name });
   });
@@ -505,6 +504,26 @@ describe("transactional mode", () => {
     expect(answers.some((a) => a.status === 201)).toBe(true);
   });
 
+  it("reads and replaces an expired record in the handler's transaction, running the effect again", async () => {
+    const { fn, name } = transactional();
+    const key = randomUUID();
+    const label = randomUUID();
+    const data = { idempotencyKey: key, label, amount: 3 };
+    const first = await callAs<{ id: string }>(fn, owner, data);
+    clock.ms += 25 * 3600 * 1000; // past the 24 h TTL; Firestore's TTL has not deleted it yet
+    const { result: second, ops } = await countOps(() => callAs<{ id: string }>(fn, owner, data));
+    expect(second.id).not.toBe(first.id);
+    expect((await things(label)).map((d) => d.id).sort()).toEqual([first.id, second.id].sort());
+    const recordOps = idemOps(ops, recordPath(name, key));
+    // Failed create → read outside → the transaction again: read in it, then replace.
+    expect(recordOps.map((e) => [e.kind, e.transaction])).toEqual([
+      ["read", false],
+      ["read", true],
+      ["write", true],
+    ]);
+    expect(await callAs(fn, owner, data)).toEqual(second);
+  });
+
   it("refuses the same key with a different request, writing nothing", async () => {
     const { fn } = transactional();
     const key = randomUUID();
@@ -535,11 +554,8 @@ describe("transactional mode", () => {
     const replayed = await callAs(createPayment, owner, data);
     expect(JSON.stringify(replayed)).toBe(JSON.stringify(first));
     const path = recordPath("createPayment", key);
-    expect(idemOps(ops, path).map((e) => [e.kind, e.transaction])).toEqual([
-      ["read", true],
-      ["write", true],
-    ]);
-    expect(ops.writes).toBe(2);
+    expect(idemOps(ops, path).map((e) => e.kind)).toEqual(["write"]);
+    expect([ops.reads, ops.writes]).toEqual([0, 2]);
   });
 });
 
