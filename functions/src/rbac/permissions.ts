@@ -16,12 +16,9 @@ export const PERMISSIONS = [
   "payments:create",
   "webhooks:read",
   "webhooks:manage",
-  "storage:read",
-  "storage:write",
   "files:read",
   "files:write",
   "files:delete",
-  "audit:read",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -51,11 +48,11 @@ export interface RoleDefinition {
  */
 export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinition>> = {
   viewer: {
-    permissions: ["tenant:read", "members:read", "roles:read", "payments:read", "storage:read", "files:read"],
+    permissions: ["tenant:read", "members:read", "roles:read", "payments:read", "files:read"],
     inherits: [],
   },
   member: {
-    permissions: ["payments:create", "storage:write", "files:write"],
+    permissions: ["payments:create", "files:write"],
     inherits: ["viewer"],
   },
   admin: {
@@ -66,7 +63,6 @@ export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinit
       "roles:manage",
       "webhooks:read",
       "webhooks:manage",
-      "audit:read",
       "files:delete",
     ],
     inherits: ["member"],

@@ -41,6 +41,7 @@ export function validateObjectName(name: string): string {
   return name;
 }
 
+/** Keyed by the caller's content type, hence a Map ("constructor" is no media type). */
 const EXTENSIONS: ReadonlyMap<string, string> = new Map([
   ["image/png", ".png"],
   ["image/jpeg", ".jpg"],

@@ -125,6 +125,16 @@ describe("a web app on the local stack", () => {
     expect(snap.get("amount")).toBe(1250);
   });
 
+  it("calls the list functions without arguments, as httpsCallable(fns, name)() sends data: null", async () => {
+    // A tenant of its own: tenant A holds a hand-made endpoint document for the rules tests.
+    const solo = await createTestUser();
+    await seedTenant({ solo: { user: solo, roles: ["owner"] } });
+    const client = await signedIn(solo);
+    for (const name of ["listPayments", "listMembers", "listWebhookEndpoints", "listDeadLetters"]) {
+      await expect(httpsCallable(client.fns, name)()).resolves.toMatchObject({ data: expect.any(Object) });
+    }
+  });
+
   it("starts a session, signs in with its custom token and acts with the session's ID token", async () => {
     const client = await signedIn(owner);
     const session = await call<{ customToken: string; sessionId: string }>(client, "startSession", {});
