@@ -8,6 +8,7 @@
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { startRedis } from "./lib/redis.mjs";
 import { build, ROOT, startRulesEmulator, startStack } from "./lib/stack.mjs";
 
 const jestArgs = process.argv.slice(2);
@@ -50,16 +51,22 @@ delete emulatorEnv.FIRESTORE_EMULATOR_HOST;
 if (jestArgs.length === 0) jest("firestore-emulator", join(ROOT, "tools/firestore-emulator"), [], emulatorEnv);
 
 const stack = await startStack({ quiet: true, test: true, log: (line) => console.log(`test: ${line}`) });
+// Redis for the rate-limit and L2-cache suites (TEST_REDIS_*; the functions' REDIS_URL stays unset).
+const redis = await startRedis({ log: (line) => console.log(`test: ${line}`) }).catch(async (error) => {
+  await stack.stop();
+  throw error;
+});
 let stopped = false;
 const stop = async () => {
   if (!stopped) {
     stopped = true;
+    await redis.stop();
     await stack.stop();
   }
 };
 process.on("SIGINT", () => stop().then(() => process.exit(130)));
 try {
-  const env = { ...process.env, ...stack.env };
+  const env = { ...process.env, ...stack.env, TEST_REDIS_URL: redis.url, TEST_REDIS_PORT: String(redis.port), TEST_REDIS_SERVER: redis.bin };
   const fnDir = join(ROOT, "functions");
   if (jestArgs.length > 0) {
     jest("functions", fnDir, ["--silent", ...jestArgs], env);

@@ -1,7 +1,7 @@
 /**
  * The callable wrappers. Every callable in the product is made by `callable()` (no tenant) or
  * `tenantCallable()` (acts in the caller's active tenant), which compose, once:
- * invocation context → authentication → tenant → permission/MFA → input validation →
+ * invocation context → authentication → tenant → permission/MFA → rate limit → input validation →
  * idempotency → handler → error mapping.
  *
  * A handler receives parsed input and, for tenant callables, a `db` that can only address the
@@ -15,6 +15,7 @@ import { toHttpsError } from "./errors";
 import { runHookedTransaction, runIdempotent, splitIdempotencyKey, type TransactionHook } from "./idempotency-port";
 import { describeError, log } from "./logger";
 import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
+import { checkRateLimits, clientIp, enforceRateLimits } from "./ratelimit";
 import { functionSpec, withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
 import { parseInput } from "./validation";
@@ -58,6 +59,8 @@ interface CommonSpec<S extends z.ZodType> {
   requireMfa?: boolean;
   sensitive?: boolean;
   platformAdmin?: boolean;
+  /** Rate-limit policies (platform/ratelimit/policies.ts) besides the tenant's plan budget. */
+  rateLimits?: readonly string[];
   /** Passed through to `onCall` (secrets, memory, timeoutSeconds…). */
   options?: CallableOptions;
 }
@@ -84,6 +87,7 @@ async function execute<I, R>(
 ): Promise<R> {
   const principal = principalOf(request);
   const admission = await admit(spec, principal);
+  await enforceRateLimits(spec, admission, clientIp(request.rawRequest));
   const { key, rest } = splitIdempotencyKey(spec, request.data);
   const data = parseInput(spec.input as z.ZodType<I>, rest);
   const hooks: TransactionHook[] = [];
@@ -109,6 +113,7 @@ async function execute<I, R>(
 }
 
 function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx: TenantContext<I>) => Promise<R>) {
+  checkRateLimits(spec);
   const run = (request: CallableRequest): Promise<R> =>
     withInvocation({ fn: spec.name }, () =>
       traceInvocation(spec, request.rawRequest?.headers, async () => {

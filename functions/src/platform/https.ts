@@ -16,6 +16,7 @@ import { AppError, invalidArgument, toHttpsError, unauthenticated } from "./erro
 import { checkIdempotencyKey, runHookedTransaction, runIdempotent, type TransactionHook } from "./idempotency-port";
 import { describeError, log } from "./logger";
 import { admit, type Principal, type TenantAdmission } from "./pipeline";
+import { checkRateLimits, clientIp, enforceRateLimits, RateLimitedError, rateLimitHeaders } from "./ratelimit";
 import { functionSpec, withSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
 import { parseInput } from "./validation";
@@ -64,6 +65,8 @@ export interface HttpsSpec<S extends z.ZodType> {
   requireMfa?: boolean;
   sensitive?: boolean;
   platformAdmin?: boolean;
+  /** Rate-limit policies (platform/ratelimit/policies.ts) besides the tenant's plan budget. */
+  rateLimits?: readonly string[];
   options?: HttpsOptions;
 }
 
@@ -141,6 +144,7 @@ export function httpsEndpoint<S extends z.ZodType>(
     tenant: spec.tenant ?? false,
     methods: spec.methods,
   });
+  checkRateLimits(full);
 
   const handle = async (req: Request): Promise<HttpResult> => {
     if (!spec.methods.includes(req.method as never)) {
@@ -152,6 +156,7 @@ export function httpsEndpoint<S extends z.ZodType>(
     // auth "none": the Authorization header belongs to the endpoint (e.g. the operator token of `metrics`).
     const principal = full.auth === "none" ? undefined : await principalOf(req, full.auth === "required");
     const admission = await admit(full, principal);
+    const limits = await enforceRateLimits(full, admission, clientIp(req));
     const rawKey = req.headers["idempotency-key"];
     const key =
       spec.idempotent && rawKey !== undefined
@@ -173,10 +178,11 @@ export function httpsEndpoint<S extends z.ZodType>(
       hooks,
       runTransaction,
     };
-    return runIdempotent(
+    const result = await runIdempotent(
       { spec: full, key, input: data, tenantId: admission.tenant?.tenant.id, principal: principal?.uid, hooks },
       () => handler(ctx),
     );
+    return { ...result, headers: { ...result.headers, ...rateLimitHeaders(limits) } };
   };
 
   const run = (req: Request): Promise<HttpResult> =>
@@ -186,6 +192,7 @@ export function httpsEndpoint<S extends z.ZodType>(
           return await handle(req);
         } catch (error) {
           const result = problem(error);
+          if (error instanceof RateLimitedError) result.headers = { ...result.headers, ...error.headers };
           if (result.status >= 500) log.error("unhandled error", describeError(error));
           return result;
         }

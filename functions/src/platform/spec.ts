@@ -47,6 +47,8 @@ export interface FunctionSpec {
   platformAdmin?: boolean;
   /** HTTPS only: accepted methods. */
   methods?: readonly string[];
+  /** Rate-limit policies the function is charged against, besides its tenant's plan budget. */
+  rateLimits?: readonly string[];
 }
 
 /** What a wrapper's caller declares; the wrapper adds kind, auth, tenant and methods. */
@@ -62,6 +64,7 @@ export type DeclaredSpec = Pick<
   | "requireMfa"
   | "sensitive"
   | "platformAdmin"
+  | "rateLimits"
 > & { options?: { timeoutSeconds?: unknown } };
 
 /** Builds the FunctionSpec of a wrapped function from its declaration. */
@@ -84,6 +87,7 @@ export function functionSpec(
     requireMfa: declared.requireMfa,
     sensitive: declared.sensitive,
     platformAdmin: declared.platformAdmin,
+    rateLimits: declared.rateLimits,
   };
 }
 

@@ -55,6 +55,7 @@ export const getUploadUrl = tenantCallable(
     input: GetUploadUrlInput,
     output: SignedUrlOutput,
     permission: "storage:write",
+    rateLimits: ["getUploadUrl"],
   },
   async ({ data, tenant }) => signUploadUrl({ tenantId: tenant.id, ...data }, await deps()),
 );

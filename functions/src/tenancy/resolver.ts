@@ -22,6 +22,8 @@ export interface Tenant {
   name: string;
   status: TenantStatus;
   configVersion: number;
+  /** The tenant's plan (set by setTenantPlan, platform admins only); it scales rate limits. */
+  plan: "free" | "pro" | "enterprise";
   /** Roles whose members must use an MFA-verified session (set by setTenantMfaPolicy). */
   mfaRequiredRoles?: string[];
 }
@@ -137,6 +139,7 @@ export function toTenant(id: string, data: FirebaseFirestore.DocumentData): Tena
     name: String(data.name ?? ""),
     status: data.status === "suspended" ? "suspended" : "active",
     configVersion: Number(data.configVersion ?? 0),
+    plan: data.plan === "pro" || data.plan === "enterprise" ? data.plan : "free",
     ...(Array.isArray(data.mfaRequiredRoles) && data.mfaRequiredRoles.length > 0
       ? { mfaRequiredRoles: data.mfaRequiredRoles.map(String) }
       : {}),

@@ -104,7 +104,7 @@ const warn = logger.warn as jest.Mock;
 
 beforeEach(() => {
   const cache = new TenantCache({ ttlMs: 60_000, max: 100 });
-  cache.setTenant(TID, { id: TID, name: "Guard", status: "active", configVersion: 0 });
+  cache.setTenant(TID, { id: TID, name: "Guard", status: "active", configVersion: 0, plan: "free" });
   for (const [uid, roles] of Object.entries(ROLES)) cache.setMember(TID, uid, { uid, roles });
   cache.setMember(TID, "u-stranger", null); // known not to be a member
   setTenantCache(cache);

@@ -5,6 +5,7 @@ const tenant = (id: string, configVersion = 1, status: Tenant["status"] = "activ
   name: id,
   status,
   configVersion,
+  plan: "free",
 });
 
 function clock(start = 0) {
