@@ -139,11 +139,11 @@ export function emulatorParams({ test = false } = {}) {
 }
 
 /** Writes the emulator-only config: local secrets, params, and a firebase.json variant without the UI download. */
-function writeLocalConfig(withUi, test) {
+function writeLocalConfig(withUi, test, params = {}) {
   const secretFile = join(ROOT, "functions/.secret.local");
   writeFileSync(secretFile, Object.entries(LOCAL_SECRETS).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   const envFile = join(ROOT, "functions/.env.local");
-  writeFileSync(envFile, Object.entries(emulatorParams({ test })).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  writeFileSync(envFile, Object.entries({ ...emulatorParams({ test }), ...params }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   const config = structuredClone(FIREBASE_JSON);
   // firebase-tools resolves paths against the config file's directory (.firebase/).
   config.functions = config.functions.map((f) => ({ ...f, source: `../${f.source}`, predeploy: undefined }));
@@ -161,7 +161,7 @@ function writeLocalConfig(withUi, test) {
  * Starts the stack. Resolves once every emulator answers; `stop()` ends everything it started.
  * `log` receives one line per notable event.
  */
-export async function startStack({ log = console.log, quiet = false, functions = true, test = false } = {}) {
+export async function startStack({ log = console.log, quiet = false, functions = true, test = false, params = {} } = {}) {
   for (const [name, port] of Object.entries(PORTS)) {
     if (["ui", "pubsub", "storage", "logging", "hub"].includes(name)) continue;
     if (await portOpen(port)) throw new Error(`port ${port} (${name}) is already in use: stop the other stack first`);
@@ -187,7 +187,7 @@ export async function startStack({ log = console.log, quiet = false, functions =
   const only = ["auth", "tasks", ...(functions ? ["functions"] : [])];
   if (firestore.kind === "official") only.push("firestore", ...(cachedJar("cloud-storage-rules") ? ["storage"] : []), ...(cachedJar("pubsub-emulator") ? ["pubsub"] : []));
   const withUi = existsSync(join(homedir(), ".cache/firebase/emulators")) && readdirSync(join(homedir(), ".cache/firebase/emulators")).some((f) => f.startsWith("ui-"));
-  const configPath = writeLocalConfig(withUi, test);
+  const configPath = writeLocalConfig(withUi, test, params);
   const firebaseBin = join(ROOT, "node_modules/firebase-tools/lib/bin/firebase.js");
   const firebaseProc = spawn(process.execPath, [firebaseBin, "emulators:start", "--only", only.join(","), "--project", PROJECT_ID, "--config", configPath], {
     stdio: ["ignore", "pipe", "inherit"],

@@ -6,6 +6,8 @@
 import { describeMetric } from "./metrics-prometheus";
 
 describeMetric("tenant_cache_lookups_total", "Tenant/membership cache lookups by outcome (hit, miss): the hit ratio");
+describeMetric("l2_cache_lookups_total", "Shared (Redis) L2 cache lookups by outcome (hit, miss, unavailable)");
+describeMetric("rate_limited_total", "Calls refused by a rate-limit policy, by policy");
 describeMetric("storage_signed_urls_total", "Signed storage URL requests by action (upload, download) and outcome");
 describeMetric("health_checks_total", "Dependency checks run by the health endpoint by check and status");
 describeMetric(

@@ -15,6 +15,7 @@ import type { Redis } from "ioredis";
 import type { RateLimiterAbstract, RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { AppError } from "../errors";
 import { describeError, log } from "../logger";
+import { metrics } from "../metrics";
 import { pointsFor, type Plan, type Policy } from "./policies";
 
 export const STORES = ["memory", "firestore", "redis"] as const;
@@ -159,6 +160,7 @@ export class RateLimits {
       .sort((a, b) => b.resetSeconds - a.resetSeconds);
     if (refused.length > 0) {
       log.warn("rate limited", { policy: refused[0].policy, retryAfterSeconds: refused[0].resetSeconds });
+      metrics.inc("rate_limited_total", { policy: refused[0].policy });
       throw new RateLimitedError(refused[0], rateLimitHeaders(states));
     }
     return states;

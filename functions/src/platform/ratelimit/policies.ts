@@ -70,6 +70,9 @@ export function loadPolicies(overrides = ""): ReadonlyMap<string, Policy> {
     } catch {
       throw new ConfigError("RATE_LIMIT_POLICIES is not valid JSON");
     }
+    // Names are checked on the parsed JSON itself: copying "__proto__" into a plain object would
+    // drop it silently instead of refusing it.
+    if (json !== null && typeof json === "object" && !Array.isArray(json)) Object.keys(json).forEach(checkName);
     const result = Overrides.safeParse(json);
     if (!result.success) throw new ConfigError("RATE_LIMIT_POLICIES must map policy names to objects of fields");
     parsed = result.data;
@@ -94,6 +97,14 @@ export function loadPolicies(overrides = ""): ReadonlyMap<string, Policy> {
     table.set(name, { ...result.data, name });
   }
   return table;
+}
+
+function checkName(name: string): void {
+  if (!/^[A-Za-z][A-Za-z0-9_-]{0,63}$/.test(name)) {
+    throw new ConfigError(
+      `RATE_LIMIT_POLICIES: policy name ${JSON.stringify(name)} must be 1-64 letters, digits, '-' or '_'`,
+    );
+  }
 }
 
 /** What a function declares that decides which policies can apply to it. */
