@@ -76,8 +76,10 @@ export interface LimiterDeps {
 /* eslint-disable @typescript-eslint/no-require-imports -- the library's index loads every store (~50 ms); only what is used is loaded */
 const memoryLimiter = (options: ConstructorParameters<typeof RateLimiterMemory>[0]): RateLimiterMemory =>
   new (require("rate-limiter-flexible/lib/RateLimiterMemory") as typeof RateLimiterMemory)(options);
+let resClass: typeof RateLimiterRes | undefined;
+// Memoised: even a cached require() costs more than a whole memory-store check.
 const RateLimiterResClass = (): typeof RateLimiterRes =>
-  require("rate-limiter-flexible/lib/RateLimiterRes") as typeof RateLimiterRes;
+  (resClass ??= require("rate-limiter-flexible/lib/RateLimiterRes") as typeof RateLimiterRes);
 
 /** The limiters of one instance, one per (policy, points), created on first use. */
 export class RateLimits {
