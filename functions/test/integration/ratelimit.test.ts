@@ -153,6 +153,24 @@ describe("the Firestore store's cost", () => {
     const refused = await countOps(() => expectHttpsError(callAs(limitedCallable, user, {}), "resource-exhausted"));
     expect(mine(refused.ops.log)).toHaveLength(0);
   });
+
+  it("counts a burst on one instance in one transaction per round trip, not one per call", async () => {
+    const limits = stores.firestore();
+    const hot = {
+      name: `hot-${randomUUID().slice(0, 8)}`,
+      key: "tenant" as const,
+      points: 1000,
+      windowSeconds: 60,
+      blockSeconds: 0,
+    };
+    const subject = { fn: "f", ip: "ip", tenantId: "t", plan: "free" as const };
+    const burst = await countOps(() => Promise.all(Array.from({ length: 50 }, () => limits.consume([hot], subject))));
+    // The first call runs alone; the 49 that arrive meanwhile share the next transaction.
+    expect(burst.ops.log.filter((e) => e.kind === "write")).toHaveLength(2);
+    expect(burst.result.map((states) => states[0].remaining).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 50 }, (_, i) => 950 + i),
+    );
+  });
 });
 
 describe("per-tenant budgets", () => {
