@@ -13,6 +13,8 @@ import { startRedis } from "./lib/redis.mjs";
 import { build, describeStack, ROOT, startStack } from "./lib/stack.mjs";
 
 const jestArgs = process.argv.slice(2);
+// `npm test -- migrate/<path>` runs only the migrator's own jest (migrate/ is a separate package).
+const migrateOnly = jestArgs.length > 0 && jestArgs.every((a) => a.startsWith("migrate/"));
 const results = [];
 const reportDir = join(ROOT, ".firebase/test-reports");
 rmSync(reportDir, { recursive: true, force: true });
@@ -64,7 +66,9 @@ process.on("SIGINT", () => stop().then(() => process.exit(130)));
 try {
   const env = { ...process.env, ...stack.env, TEST_REDIS_URL: redis.url, TEST_REDIS_PORT: String(redis.port), TEST_REDIS_SERVER: redis.bin };
   const fnDir = join(ROOT, "functions");
-  if (jestArgs.length > 0) {
+  if (migrateOnly) {
+    jest("migrate", join(ROOT, "migrate"), jestArgs.map((a) => a.slice("migrate/".length)), env);
+  } else if (jestArgs.length > 0) {
     jest("functions", fnDir, ["--silent", ...jestArgs], env);
   } else {
     // In-process suites first, with coverage; then the HTTP suites, whose task retries keep
@@ -72,6 +76,8 @@ try {
     jest("functions-unit-integration", fnDir, ["--coverage", "--silent", "--selectProjects", "unit", "integration"], env);
     jest("functions-e2e", fnDir, ["--silent", "--selectProjects", "e2e", "client"], env);
     jest("functions-rules", fnDir, ["--selectProjects", "rules"], env);
+    // The migrator's unit tests and its CLI tests against the stack's Firestore emulator.
+    jest("migrate", join(ROOT, "migrate"), [], env);
   }
 } finally {
   await stop();

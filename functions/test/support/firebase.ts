@@ -24,7 +24,8 @@ export interface OperationLog {
 /** The operation counters and log for this project (scripts/lib/firestore-ops-proxy.mjs). */
 export async function firestoreOps(): Promise<OperationLog> {
   const res = await fetch(`http://${firestoreHost()}/emulator/v1/projects/${projectId()}/operations`);
-  if (!res.ok) throw new Error(`operation log unavailable (${res.status}): is the stack's Firestore operation proxy running?`);
+  if (!res.ok)
+    throw new Error(`operation log unavailable (${res.status}): is the stack's Firestore operation proxy running?`);
   return (await res.json()) as OperationLog;
 }
 
