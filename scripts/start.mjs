@@ -1,18 +1,27 @@
 /**
  * `npm start`: builds, starts the local stack, seeds a demo tenant and prints how to call it.
  * Ctrl-C stops everything this started.
+ *
+ * `npm start -- --redis` (or START_REDIS=1) also starts a local redis-server and points the
+ * functions at it: rate limits on the redis store and the shared L2 cache. Without it no Redis runs.
  */
+import { startRedis } from "./lib/redis.mjs";
 import { build, FIRESTORE_OPS_PORT, functionUrl, PORTS, startStack } from "./lib/stack.mjs";
 import { DEMO_PASSWORD, DEMO_TENANT, seed } from "./lib/seed.mjs";
 
 build();
-const stack = await startStack();
+const redis = process.argv.includes("--redis") || process.env.START_REDIS === "1" ? await startRedis() : undefined;
+const stack = await startStack(redis ? { params: { REDIS_URL: redis.url, RATE_LIMIT_STORE: "redis" } } : {}).catch(async (error) => {
+  await redis?.stop();
+  throw error;
+});
 let stopping = false;
 const shutdown = async () => {
   if (stopping) return;
   stopping = true;
   console.log("\nstopping the local stack…");
   await stack.stop();
+  await redis?.stop();
   process.exit(0);
 };
 process.on("SIGINT", shutdown);
@@ -31,6 +40,7 @@ Local stack ready.
   pubsub       ${String(PORTS.pubsub).padEnd(6)} PUBSUB_EMULATOR_HOST (topic dead-letters)
   tasks        ${String(PORTS.tasks).padEnd(6)} Cloud Tasks emulator (task queue functions)
   storage      -      not available here: the Storage emulator's rules runtime is a download
+  redis        ${redis ? `${String(redis.port).padEnd(6)} REDIS_URL=${redis.url}: rate limits on redis, shared L2 cache` : "-      not started: rate limits per instance (npm start -- --redis for the shared tier)"}
 
 Demo tenant "${DEMO_TENANT}" with users (password ${DEMO_PASSWORD}):
 ${users.map((u) => `  ${u.email.padEnd(18)} ${u.roles.join(",")}`).join("\n")}

@@ -10,6 +10,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { prometheusForTests } from "./lib/prometheus.mjs";
+import { startRedis } from "./lib/redis.mjs";
 import { build, describeStack, LOCAL_SECRETS, ROOT, startStack } from "./lib/stack.mjs";
 
 const jestArgs = process.argv.slice(2);
@@ -57,17 +58,31 @@ const prometheus = await prometheusForTests({ token: LOCAL_SECRETS.OPERATOR_TOKE
   },
 );
 results.push({ label: "alert-rules", ...prometheus.rules, skipped: 0, ok: prometheus.rules.failed === 0 });
+// Redis for the rate-limit and L2-cache suites (TEST_REDIS_*; the functions' REDIS_URL stays unset).
+const redis = await startRedis({ log: (line) => console.log(`test: ${line}`) }).catch(async (error) => {
+  await prometheus.stop();
+  await stack.stop();
+  throw error;
+});
 let stopped = false;
 const stop = async () => {
   if (!stopped) {
     stopped = true;
     await prometheus.stop();
+    await redis.stop();
     await stack.stop();
   }
 };
 process.on("SIGINT", () => stop().then(() => process.exit(130)));
 try {
-  const env = { ...process.env, ...stack.env, ...prometheus.env };
+  const env = {
+    ...process.env,
+    ...stack.env,
+    ...prometheus.env,
+    TEST_REDIS_URL: redis.url,
+    TEST_REDIS_PORT: String(redis.port),
+    TEST_REDIS_SERVER: redis.bin,
+  };
   const fnDir = join(ROOT, "functions");
   if (migrateOnly) {
     jest("migrate", join(ROOT, "migrate"), jestArgs.map((a) => a.slice("migrate/".length)), env);

@@ -42,6 +42,7 @@ wire(
     "updateTenant",
     "suspendTenant",
     "reactivateTenant",
+    "setTenantPlan",
     "inviteMember",
     "removeMember",
     "listMembers",

@@ -125,11 +125,11 @@ export function emulatorParams({ test = false } = {}) {
 }
 
 /** Writes the emulator-only config: local secrets, params, and a firebase.json variant without the UI download. */
-function writeLocalConfig(withUi, test) {
+function writeLocalConfig(withUi, test, params = {}) {
   const secretFile = join(ROOT, "functions/.secret.local");
   writeFileSync(secretFile, Object.entries(LOCAL_SECRETS).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   const envFile = join(ROOT, "functions/.env.local");
-  writeFileSync(envFile, Object.entries(emulatorParams({ test })).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
+  writeFileSync(envFile, Object.entries({ ...emulatorParams({ test }), ...params }).map(([k, v]) => `${k}=${v}`).join("\n") + "\n");
   const config = structuredClone(FIREBASE_JSON);
   // firebase-tools resolves paths against the config file's directory (.firebase/).
   config.functions = config.functions.map((f) => ({ ...f, source: `../${f.source}`, predeploy: undefined }));
@@ -180,7 +180,7 @@ async function createTopic(topic) {
  * Functions and Cloud Tasks emulators. Resolves once every emulator answers; `stop()` ends
  * everything it started. `log` receives one line per notable event.
  */
-export async function startStack({ log = console.log, quiet = false, functions = true, test = false } = {}) {
+export async function startStack({ log = console.log, quiet = false, functions = true, test = false, params = {} } = {}) {
   const own = { firestore: PORTS.firestore, firestoreOps: FIRESTORE_OPS_PORT, pubsub: PORTS.pubsub, auth: PORTS.auth, tasks: PORTS.tasks, hub: PORTS.hub, ...(functions ? { functions: PORTS.functions } : {}) };
   for (const [name, port] of Object.entries(own)) {
     if (await portOpen(port)) throw new Error(`port ${port} (${name}) is already in use: stop the other stack first, or set STACK_PORT_OFFSET`);
@@ -234,7 +234,7 @@ export async function startStack({ log = console.log, quiet = false, functions =
   const only = ["auth", "tasks", ...(functions ? ["functions"] : [])];
   const uiCache = join(homedir(), ".cache/firebase/emulators");
   const withUi = existsSync(uiCache) && readdirSync(uiCache).some((f) => f.startsWith("ui-"));
-  const configPath = writeLocalConfig(withUi, test);
+  const configPath = writeLocalConfig(withUi, test, params);
   const firebaseBin = join(ROOT, "node_modules/firebase-tools/lib/bin/firebase.js");
   const firebaseProc = spawn(process.execPath, [firebaseBin, "emulators:start", "--only", only.join(","), "--project", PROJECT_ID, "--config", configPath], {
     stdio: ["ignore", "pipe", "inherit"],

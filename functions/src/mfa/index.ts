@@ -59,6 +59,7 @@ export const verifyMfa = callable(
     description: "Verifies a TOTP or recovery code and upgrades the current session; returns a custom token with mfa.",
     input: SecondFactorInput,
     sessionless: true,
+    rateLimits: ["verifyMfa"],
     options: withKey,
   },
   async ({ uid, principal, data }) => {

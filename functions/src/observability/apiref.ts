@@ -26,6 +26,8 @@ export interface ApiFunction {
   idempotent: FunctionSpec["idempotent"] | false;
   /** Every input field is optional: the call may send no data, or `null`. */
   noArguments?: true;
+  /** Rate-limit policies named by the spec (tenant functions also draw on the `tenant` budget). */
+  rateLimits?: readonly string[];
   methods?: readonly string[];
   input?: unknown;
   output?: unknown;
@@ -86,6 +88,7 @@ export function buildApiReference(exported: Record<string, unknown>): ApiReferen
       ...(spec.kind === "callable" && spec.input && acceptsNoArguments(spec.input)
         ? { noArguments: true as const }
         : {}),
+      ...(spec.rateLimits?.length ? { rateLimits: spec.rateLimits } : {}),
       ...(spec.methods ? { methods: spec.methods } : {}),
       ...(spec.input ? { input: jsonSchema(spec.input, "input") } : {}),
       ...(spec.output ? { output: jsonSchema(spec.output, "output") } : {}),
@@ -133,6 +136,7 @@ export function renderApiReferenceMarkdown(ref: ApiReference): string {
     "",
     "Every function the codebase exports, with its access rules and its input and output as JSON Schema (draft 2020-12).",
     "Bad input is answered with `invalid-argument` and `details.fields` naming each offending field.",
+    "Tenant functions draw on their tenant's plan budget (rate-limit policy `tenant`), some functions on their own policies too (docs/core-modules.md, Rate limits); a refused call is answered with `resource-exhausted` (HTTP 429).",
     "",
   ];
   for (const kind of ["callable", "https", "task"] as const) {
@@ -156,6 +160,7 @@ export function renderApiReferenceMarkdown(ref: ApiReference): string {
       if (f.requireMfa) facts.push("- requires a session verified with a second factor (`mfa-required` otherwise)");
       if (f.sensitive) facts.push("- sensitive: the ID token is checked for revocation and the session must be active");
       if (f.platformAdmin) facts.push("- platform admin only");
+      if (f.rateLimits) facts.push(`- rate limits: ${f.rateLimits.map((p) => `\`${p}\``).join(", ")}`);
       lines.push(...facts, "");
       if (f.input !== undefined) {
         lines.push("Input:", "", "```json", JSON.stringify(f.input, null, 2), "```", "");

@@ -136,6 +136,7 @@ export const paymentWebhook = httpsEndpoint(
     // The body is verified and parsed by the handler from the raw bytes, never trusted pre-parsed.
     input: z.unknown(),
     auth: "none",
+    rateLimits: ["paymentWebhook"],
     options: { secrets: [secrets.paymentWebhookSecret] },
   },
   async ({ req }) =>

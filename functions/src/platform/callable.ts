@@ -2,7 +2,7 @@
  * The callable wrappers. Every callable in the product is made by `callable()` (no tenant) or
  * `tenantCallable()` (acts in the caller's active tenant), which compose, once:
  * invocation context → admission (pipeline.ts: authentication, session, tenant, MFA,
- * permission) → input validation → idempotency → handler → error mapping.
+ * permission) → rate limit → input validation → idempotency → handler → error mapping.
  *
  * A handler receives parsed input and, for tenant callables, a `db` that can only address the
  * caller's tenant. It throws `AppError`s; anything else reaches the client as a bare `internal`.
@@ -22,6 +22,7 @@ import {
 import { describeError, log } from "./logger";
 import { observeInvocation } from "./observe";
 import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
+import { checkRateLimits, clientIp, enforceRateLimits } from "./ratelimit";
 import { functionSpec, withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
 import { parseInput, rejectPrototypeKeys } from "./validation";
@@ -66,6 +67,8 @@ interface CommonSpec<S extends z.ZodType> {
   sensitive?: boolean;
   sessionless?: boolean;
   platformAdmin?: boolean;
+  /** Rate-limit policies (platform/ratelimit/policies.ts) besides the tenant's plan budget. */
+  rateLimits?: readonly string[];
   /** Passed through to `onCall` (secrets, memory, timeoutSeconds…). */
   options?: CallableOptions;
 }
@@ -96,6 +99,7 @@ async function execute<I, R>(
 ): Promise<R> {
   const principal = principalOf(request);
   const admission = await admit(spec, principal);
+  await enforceRateLimits(spec, admission, clientIp(request.rawRequest));
   // The wire form too: the protocol's decoder turns a `__proto__` key into a prototype, which
   // the key split below would then drop unseen.
   rejectPrototypeKeys(wireData(request));
@@ -124,6 +128,7 @@ async function execute<I, R>(
 }
 
 function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx: TenantContext<I>) => Promise<R>) {
+  checkRateLimits(spec);
   const run = (request: CallableRequest): Promise<R> =>
     withInvocation({ fn: spec.name }, () =>
       observeInvocation(spec, () =>

@@ -310,6 +310,23 @@ export const params = {
     100,
   ),
 
+  // rate limits and the shared Redis tier (platform/ratelimit, platform/redis.ts)
+  rateLimitStore: defineString("RATE_LIMIT_STORE", {
+    default: "memory",
+    description:
+      "Where rate-limit counters live: memory (per instance) | firestore (shared, 1 read + 1 write per call) | redis (shared, REDIS_URL)",
+  }),
+  rateLimitPolicies: defineString("RATE_LIMIT_POLICIES", {
+    default: "",
+    description:
+      'JSON overrides of the rate-limit policies, e.g. {"createTenant":{"points":10}} (docs/core-modules.md)',
+  }),
+  redisUrl: defineString("REDIS_URL", {
+    default: "",
+    description:
+      "redis://host:port of Memorystore (reached through the VPC connector); empty: no Redis (no shared L2 cache)",
+  }),
+
   // metrics aggregation (observability/metrics-aggregate.ts)
   metricsFlushSeconds: intSetting(
     "METRICS_FLUSH_SECONDS",
@@ -362,6 +379,16 @@ export const runtime = {
     return process.env.FIREBASE_STORAGE_EMULATOR_HOST ?? process.env.STORAGE_EMULATOR_HOST?.replace(/^https?:\/\//, "");
   },
 };
+
+/**
+ * A string param's value while the code loads, for settings that must fail at deploy and at
+ * instance start rather than on the first call: the value the CLI (deploy) or the runtime (each
+ * instance) puts in the environment from functions/.env*, else the declared default.
+ */
+export function loadTimeValue(param: StringParam): string {
+  const fallback = param.options.default;
+  return process.env[param.name] ?? (typeof fallback === "string" ? fallback : "");
+}
 
 export type { BooleanParam, StringParam };
 

@@ -23,6 +23,7 @@ import {
 import { describeError, log } from "./logger";
 import { observeInvocation } from "./observe";
 import { admit, type Principal, type TenantAdmission } from "./pipeline";
+import { checkRateLimits, clientIp, enforceRateLimits, RateLimitedError, rateLimitHeaders } from "./ratelimit";
 import { functionSpec, withSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
 import { parseInput } from "./validation";
@@ -72,6 +73,8 @@ export interface HttpsSpec<S extends z.ZodType> {
   sensitive?: boolean;
   sessionless?: boolean;
   platformAdmin?: boolean;
+  /** Rate-limit policies (platform/ratelimit/policies.ts) besides the tenant's plan budget. */
+  rateLimits?: readonly string[];
   options?: HttpsOptions;
 }
 
@@ -149,6 +152,7 @@ export function httpsEndpoint<S extends z.ZodType>(
     tenant: spec.tenant ?? false,
     methods: spec.methods,
   });
+  checkRateLimits(full);
 
   const handle = async (req: Request): Promise<HttpResult> => {
     if (!spec.methods.includes(req.method as never)) {
@@ -160,6 +164,7 @@ export function httpsEndpoint<S extends z.ZodType>(
     // auth "none": the Authorization header belongs to the endpoint (e.g. the operator token of `metrics`).
     const principal = full.auth === "none" ? undefined : await principalOf(req, full.auth === "required");
     const admission = await admit(full, principal);
+    const limits = await enforceRateLimits(full, admission, clientIp(req));
     const rawKey = req.headers["idempotency-key"];
     const key =
       spec.idempotent && rawKey !== undefined
@@ -181,10 +186,11 @@ export function httpsEndpoint<S extends z.ZodType>(
       hooks,
       runTransaction,
     };
-    return runIdempotent(
+    const result = await runIdempotent(
       { spec: full, key, input: data, tenantId: admission.tenant?.tenant.id, principal: principal?.uid, hooks },
       () => handler(ctx),
     );
+    return { ...result, headers: { ...result.headers, ...rateLimitHeaders(limits) } };
   };
 
   const run = (req: Request): Promise<HttpResult> =>
@@ -196,6 +202,7 @@ export function httpsEndpoint<S extends z.ZodType>(
             result = await handle(req);
           } catch (error) {
             result = problem(error);
+            if (error instanceof RateLimitedError) result.headers = { ...result.headers, ...error.headers };
             if (result.status >= 500) log.error("unhandled error", describeError(error));
           }
           if (!currentInvocation()?.replayed) return result;

@@ -69,6 +69,8 @@ const descriptions = new Map<string, Description>([
   ["idempotency_stored_bytes_total", { help: "Bytes of responses stored in idempotency records" }],
   ["tenant_cache_lookups_total", { help: "Tenant/membership cache lookups by outcome (hit, miss): the hit ratio" }],
   ["rbac_denials_total", { help: "Permission denials by function and permission" }],
+  ["rate_limited_total", { help: "Calls refused by a rate-limit policy, by policy" }],
+  ["l2_cache_lookups_total", { help: "Shared (Redis) L2 cache lookups by outcome (hit, miss, unavailable)" }],
   ["storage_signed_urls_total", { help: "Signed storage URL requests by action (upload, download) and outcome" }],
   ["health_checks_total", { help: "Dependency checks run by the health endpoint by check and status" }],
   ["payments_created_total", { help: "Payments created (createPayment calls that took effect)" }],

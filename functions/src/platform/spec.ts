@@ -68,6 +68,8 @@ export interface FunctionSpec {
   platformAdmin?: boolean;
   /** HTTPS only: accepted methods. */
   methods?: readonly string[];
+  /** Rate-limit policies the function is charged against, besides its tenant's plan budget. */
+  rateLimits?: readonly string[];
 }
 
 /** What a wrapper's caller declares; the wrapper adds kind, auth, tenant and methods. */
@@ -84,6 +86,7 @@ export type DeclaredSpec = Pick<
   | "sensitive"
   | "sessionless"
   | "platformAdmin"
+  | "rateLimits"
 > & { options?: { timeoutSeconds?: unknown } };
 
 /** Builds the FunctionSpec of a wrapped function from its declaration. */
@@ -107,6 +110,7 @@ export function functionSpec(
     sensitive: declared.sensitive === true || declared.platformAdmin === true,
     sessionless: declared.sessionless,
     platformAdmin: declared.platformAdmin,
+    rateLimits: declared.rateLimits,
   };
 }
 

@@ -4,6 +4,10 @@
  * The tenant's configVersion is part of every key: any role or membership change bumps it, so a
  * stale entry is simply never looked up again (and ages out of the LRU). A warm check is a map
  * lookup and a set membership test: zero Firestore reads.
+ *
+ * With REDIS_URL set, closures that need custom roles (a Firestore query) are also shared through
+ * the L2 under the same versioned key, so one instance's query serves the others; built-in roles
+ * alone need neither. An unavailable L2 is a miss.
  */
 import type { Firestore } from "firebase-admin/firestore";
 import { LRUCache } from "lru-cache";
@@ -11,6 +15,7 @@ import { rootFirestore } from "../platform/admin";
 import { currentInvocation } from "../platform/context";
 import { log } from "../platform/logger";
 import { metrics } from "../platform/metrics";
+import { sharedCache, type SharedCache } from "../platform/shared-cache";
 import type { Tenant } from "../tenancy/resolver";
 import type { Permission, RoleDefinition } from "./permissions";
 import { isBuiltInRole, isPermission } from "./permissions";
@@ -19,6 +24,8 @@ import { closure, type CustomRoles } from "./resolve";
 
 const customRolesCache = new LRUCache<string, CustomRoles>({ max: 1000 });
 const permissionCache = new LRUCache<string, ReadonlySet<Permission>>({ max: 10_000 });
+/** Versioned L2 entries never go stale; the TTL only bounds how long Redis keeps them. */
+const L2_TTL_SECONDS = 3600;
 
 /** A custom role as stored in `tenants/{tid}/roles/{roleId}`; permissions no longer in the catalogue are dropped. */
 export function parseRoleDoc(data: FirebaseFirestore.DocumentData): RoleDefinition {
@@ -54,14 +61,21 @@ export async function effectivePermissions(
   tenant: Tenant,
   roles: readonly string[],
   firestore?: Firestore,
+  l2: SharedCache | null | undefined = sharedCache(),
 ): Promise<ReadonlySet<Permission>> {
   const key = `${tenant.id}@${tenant.configVersion}:${[...roles].sort().join(",")}`;
   const cached = permissionCache.get(key);
   if (cached) return cached;
   // Built-in roles alone need no Firestore read at all.
   const needsCustom = roles.some((r) => !isBuiltInRole(r));
-  const custom = needsCustom ? await customRoles(tenant, firestore) : {};
-  const granted = closure(roles, custom);
+  const shared = needsCustom ? await l2?.get<string[]>(`p:${key}`) : undefined;
+  let granted: ReadonlySet<Permission>;
+  if (shared) {
+    granted = new Set(shared.filter(isPermission));
+  } else {
+    granted = closure(roles, needsCustom ? await customRoles(tenant, firestore) : {});
+    if (needsCustom) await l2?.set(`p:${key}`, [...granted], L2_TTL_SECONDS);
+  }
   permissionCache.set(key, granted);
   return granted;
 }

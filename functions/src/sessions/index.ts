@@ -49,6 +49,7 @@ export const startSession = callable(
       "Starts a session (refresh-token family) for the signed-in user; needs a TOTP or recovery code when MFA is on.",
     input: StartSessionInput,
     sessionless: true,
+    rateLimits: ["startSession"],
     options: withKey,
   },
   async ({ uid, principal, data, rawRequest }) => {

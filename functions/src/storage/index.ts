@@ -121,6 +121,7 @@ export const getUploadUrl = tenantCallable(
     output: UploadUrlOutput,
     permission: "files:write",
     idempotent: true,
+    rateLimits: ["getUploadUrl"],
   },
   async ({ data, tenant, uid, db, runTransaction }): Promise<UploadUrl> => {
     const signing = await deps();

@@ -20,7 +20,7 @@ import type { Permission, RoleDefinition } from "../rbac/permissions";
 import { assertOwnerRemains, assertWithin, MAX_CUSTOM_ROLES, ownerRoleIds } from "../rbac/policy";
 import { closure, type CustomRoles } from "../rbac/resolve";
 import { TenantDb } from "./db";
-import { resolveTenant, tenantCache, toTenant } from "./resolver";
+import { resolveTenant, tenantCache, toTenant, type Tenant } from "./resolver";
 import { bumpConfigVersion, endMembershipClaims, evictLocal, syncClaims } from "./service";
 
 const TenantName = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
@@ -31,17 +31,19 @@ export interface TenantView {
   name: string;
   status: "active" | "suspended";
   configVersion: number;
+  plan: Tenant["plan"];
   createdAt: string | null;
   updatedAt: string | null;
 }
 
 function tenantView(tid: string, data: FirebaseFirestore.DocumentData): TenantView {
-  const { id, name, status, configVersion } = toTenant(tid, data);
+  const { id, name, status, configVersion, plan } = toTenant(tid, data);
   return {
     id,
     name,
     status,
     configVersion,
+    plan,
     createdAt: isoTime(data.createdAt),
     updatedAt: isoTime(data.updatedAt),
   };
@@ -95,6 +97,7 @@ export const createTenant = callable(
     name: "createTenant",
     description: "Creates a tenant with the caller as its owner and makes it the caller's active tenant.",
     input: z.strictObject({ name: TenantName }),
+    rateLimits: ["createTenant"],
   },
   async ({ data, uid, principal }) => {
     const firestore = rootFirestore();
@@ -223,6 +226,31 @@ export const reactivateTenant = callable(
     platformAdmin: true,
   },
   async ({ data, uid }) => setTenantStatus(data.tenantId, "active", uid),
+);
+
+export const setTenantPlan = callable(
+  {
+    name: "setTenantPlan",
+    description: "Sets a tenant's plan (free, pro, enterprise), which scales its rate limits (platform admin).",
+    input: z.strictObject({ tenantId: TenantId, plan: z.enum(["free", "pro", "enterprise"]) }),
+    platformAdmin: true,
+  },
+  async ({ data }) => {
+    const db = new TenantDb(data.tenantId, rootFirestore());
+    const view = await db.runTransaction(async (tx) => {
+      const snap = await tx.get(db.tenantDoc());
+      if (!snap.exists) throw notFound("Tenant not found.");
+      const current = tenantView(data.tenantId, snap.data() ?? {});
+      if (current.plan === data.plan) return current;
+      tx.update(db.tenantDoc(), { plan: data.plan });
+      bumpConfigVersion(tx, data.tenantId);
+      return { ...current, plan: data.plan, configVersion: current.configVersion + 1 };
+    });
+    // Other instances apply the new plan within TENANT_CACHE_TTL_SECONDS.
+    evictLocal(data.tenantId);
+    log.info("tenant plan set", { targetTenant: data.tenantId, plan: data.plan });
+    return view;
+  },
 );
 
 export const removeMember = tenantCallable(

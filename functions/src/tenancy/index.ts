@@ -8,6 +8,7 @@ export {
   updateTenant,
   suspendTenant,
   reactivateTenant,
+  setTenantPlan,
   removeMember,
   listMembers,
   switchTenant,

@@ -123,6 +123,7 @@ export const inviteMember = tenantCallable(
         .default(["member"]),
     }),
     permission: "members:invite",
+    rateLimits: ["inviteMember"],
   },
   async ({ data, db, uid, runTransaction }) => {
     const now = Date.now();

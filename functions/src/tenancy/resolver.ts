@@ -6,6 +6,14 @@
  * instance that changes a tenant or a membership evicts its own entry at once; every other
  * instance may serve the old value for at most the TTL (TENANT_CACHE_TTL_SECONDS). That bound
  * covers suspension too: a suspended tenant is never served as active for longer than the TTL.
+ *
+ * With REDIS_URL set, an L1 miss asks the shared L2 (platform/shared-cache.ts) before Firestore.
+ * A tenant entry there carries the time it was read from Firestore and is served only until
+ * that read is TTL old, so the bound above holds whichever tier answers; member entries carry
+ * the tenant configVersion they were read under and are used only under that same version. The
+ * instance that changes a tenant also deletes its L2 entry, so other instances read the change
+ * as soon as their own L1 entry expires. Without Redis (or while it is down) lookups go to
+ * Firestore as before.
  */
 import type { Firestore } from "firebase-admin/firestore";
 import { LRUCache } from "lru-cache";
@@ -13,6 +21,7 @@ import { rootFirestore } from "../platform/admin";
 import { intValue, params } from "../platform/config";
 import { notFound, permissionDenied } from "../platform/errors";
 import { metrics } from "../platform/metrics";
+import { sharedCache as sharedL2, type SharedCache } from "../platform/shared-cache";
 import { isSafeSegment } from "./db";
 
 export type TenantStatus = "active" | "suspended";
@@ -22,7 +31,7 @@ export interface Tenant {
   name: string;
   status: TenantStatus;
   configVersion: number;
-  /** Billing plan (quotas depend on it); "free" when the tenant document has none. */
+  /** Billing plan: it scales rate limits and storage quotas; set by setTenantPlan (platform admins only), "free" when absent. */
   plan: "free" | "pro" | "enterprise";
   /** Roles whose members must use an MFA-verified session (set by setTenantMfaPolicy). */
   mfaRequiredRoles?: string[];
@@ -83,8 +92,9 @@ export class TenantCache {
     return entry?.value as Member | null | undefined;
   }
 
-  setTenant(tid: string, tenant: Tenant | null): void {
-    this.lru.set(`t/${tid}`, { kind: "tenant", value: tenant });
+  /** `ttlMs` shortens the entry's life (an L2 value keeps only what is left of its TTL). */
+  setTenant(tid: string, tenant: Tenant | null, ttlMs?: number): void {
+    this.lru.set(`t/${tid}`, { kind: "tenant", value: tenant }, ttlMs === undefined ? undefined : { ttl: ttlMs });
   }
 
   setMember(tid: string, uid: string, member: Member | null, version = 0): void {
@@ -132,6 +142,21 @@ export function setTenantCache(cache: TenantCache | undefined): void {
   sharedCache = cache;
 }
 
+/** L2 keys: the tenant (with the time it was read) and a membership (with its tenant version). */
+export const l2TenantKey = (tid: string): string => `t:${tid}`;
+const l2MemberKey = (tid: string, uid: string): string => `m:${tid}:${uid}`;
+type L2Tenant = { tenant: Tenant; readAt: number };
+type L2Member = { member: Member | null; version: number };
+
+export interface ResolverDeps {
+  firestore?: Firestore;
+  cache?: TenantCache;
+  /** The shared L2; `null` for none (default: the instance's, when REDIS_URL is set). */
+  l2?: SharedCache | null;
+  /** Wall clock in epoch ms for L2 read times, which instances compare (tests inject one). */
+  now?: () => number;
+}
+
 /** Reads a tenant document into the resolver's view of it (the one place its fields are parsed). */
 export function toTenant(id: string, data: FirebaseFirestore.DocumentData): Tenant {
   return {
@@ -159,7 +184,7 @@ function toMember(uid: string, data: FirebaseFirestore.DocumentData): Member | n
 export async function loadTenantAndMember(
   tid: string,
   uid: string,
-  deps: { firestore?: Firestore; cache?: TenantCache } = {},
+  deps: ResolverDeps = {},
 ): Promise<{ tenant: Tenant | null; member: Member | null }> {
   // Ids come from claims or signed refs; one that is not a plain segment would address some
   // other document (`a/members/b`), so it is treated as a tenant that does not exist.
@@ -171,23 +196,56 @@ export async function loadTenantAndMember(
   const cachedMember = cachedTenant ? cache.getMember(tid, uid, cachedTenant.configVersion) : undefined;
   if (cachedTenant && cachedMember !== undefined) return { tenant: cachedTenant, member: cachedMember };
 
+  const l2 = deps.l2 === undefined ? sharedL2() : (deps.l2 ?? undefined);
+  const now = deps.now ?? Date.now;
+  const ttlMs = intValue(params.tenantCacheTtlSeconds) * 1000;
+  let tenant: Tenant | undefined = cachedTenant;
+  if (!tenant && l2) {
+    const [shared, sharedMember] = await l2.getMany<L2Tenant | L2Member>([l2TenantKey(tid), l2MemberKey(tid, uid)]);
+    const left = shared ? (shared as L2Tenant).readAt + ttlMs - now() : 0;
+    if (left > 0) {
+      tenant = (shared as L2Tenant).tenant;
+      cache.setTenant(tid, tenant, left);
+      const m = sharedMember as L2Member | undefined;
+      if (m && m.version === tenant.configVersion) {
+        cache.setMember(tid, uid, m.member, m.version);
+        return { tenant, member: m.member };
+      }
+    }
+  }
+
   const db = deps.firestore ?? rootFirestore();
   const tenantRef = db.doc(`tenants/${tid}`);
   const memberRef = db.doc(`tenants/${tid}/members/${uid}`);
-  if (cachedTenant) {
+  if (tenant) {
+    if (cachedTenant && l2) {
+      const shared = await l2.get<L2Member>(l2MemberKey(tid, uid));
+      if (shared && shared.version === tenant.configVersion) {
+        cache.setMember(tid, uid, shared.member, shared.version);
+        return { tenant, member: shared.member };
+      }
+    }
     const snap = await memberRef.get();
     const member = snap.exists ? toMember(uid, snap.data() ?? {}) : null;
-    cache.setMember(tid, uid, member, cachedTenant.configVersion);
-    return { tenant: cachedTenant, member };
+    cache.setMember(tid, uid, member, tenant.configVersion);
+    await l2?.set(l2MemberKey(tid, uid), { member, version: tenant.configVersion } satisfies L2Member, ttlMs / 1000);
+    return { tenant, member };
   }
+  const readAt = now();
   const snaps = await db.getAll(tenantRef, memberRef);
   const tenantSnap = snaps.find((snap) => snap.ref.path === tenantRef.path);
   const memberSnap = snaps.find((snap) => snap.ref.path === memberRef.path);
-  const tenant = tenantSnap?.exists ? toTenant(tid, tenantSnap.data() ?? {}) : null;
-  const member = tenant && memberSnap?.exists ? toMember(uid, memberSnap.data() ?? {}) : null;
-  cache.setTenant(tid, tenant);
-  if (tenant) cache.setMember(tid, uid, member, tenant.configVersion);
-  return { tenant, member };
+  const read = tenantSnap?.exists ? toTenant(tid, tenantSnap.data() ?? {}) : null;
+  const member = read && memberSnap?.exists ? toMember(uid, memberSnap.data() ?? {}) : null;
+  cache.setTenant(tid, read);
+  if (!read) return { tenant: null, member: null };
+  cache.setMember(tid, uid, member, read.configVersion);
+  // Unknown tenants stay out of the L2: L1 already keeps probing them cheap on this instance.
+  await Promise.all([
+    l2?.set(l2TenantKey(tid), { tenant: read, readAt } satisfies L2Tenant, ttlMs / 1000),
+    l2?.set(l2MemberKey(tid, uid), { member, version: read.configVersion } satisfies L2Member, ttlMs / 1000),
+  ]);
+  return { tenant: read, member };
 }
 
 /**
@@ -195,11 +253,7 @@ export async function loadTenantAndMember(
  * answer as for a tenant that does not exist, so tenant ids cannot be probed); a member of a
  * suspended tenant gets `permission-denied`.
  */
-export async function resolveTenant(
-  tid: string,
-  uid: string,
-  deps: { firestore?: Firestore; cache?: TenantCache } = {},
-): Promise<ResolvedTenant> {
+export async function resolveTenant(tid: string, uid: string, deps: ResolverDeps = {}): Promise<ResolvedTenant> {
   const { tenant, member } = await loadTenantAndMember(tid, uid, deps);
   if (!tenant || !member) throw notFound("Tenant not found.");
   if (tenant.status === "suspended") throw permissionDenied("This tenant is suspended.", "tenant-suspended");

@@ -20,7 +20,8 @@ import { log } from "../platform/logger";
 import { forgetUserState } from "../platform/session-guard";
 import { BUILT_IN_ROLES } from "../rbac/permissions";
 import { assertSafeSegment } from "./db";
-import { tenantCache } from "./resolver";
+import { sharedCache } from "../platform/shared-cache";
+import { l2TenantKey, tenantCache } from "./resolver";
 
 /** The claims tenancy owns; every other claim (platformAdmin, sid, mfa, …) is kept as is. */
 export interface TenantClaims {
@@ -66,13 +67,17 @@ export function bumpConfigVersion(
 }
 
 /**
- * Drops this instance's cached tenant and the given memberships. Call after the commit that
- * changed them; other instances catch up within TENANT_CACHE_TTL_SECONDS.
+ * Drops this instance's cached tenant and the given memberships, and the tenant's shared L2
+ * entry. Call after the commit that changed them; other instances catch up within
+ * TENANT_CACHE_TTL_SECONDS (their L1 entries expire, and the L2 no longer holds the old tenant).
  */
 export function evictLocal(tid: string, uids: readonly string[] = []): void {
   const cache = tenantCache();
   cache.evictTenant(tid);
   for (const uid of uids) cache.evictMember(tid, uid);
+  // Not awaited: the bound above holds without it (L2 entries expire by their read time); it
+  // only lets other instances see the change sooner. Member entries are keyed by version.
+  void sharedCache()?.invalidate(l2TenantKey(tid));
 }
 
 /**

@@ -252,6 +252,7 @@ export const sendTestWebhook = tenantCallable(
     description: "Sends a webhook.test event to one endpoint through the normal signed, retried delivery.",
     input: z.strictObject({ endpointId: DocId }),
     permission: "webhooks:manage",
+    rateLimits: ["sendTestWebhook"],
   },
   async ({ data, db, uid }) => {
     const endpoint = await loadEndpoint(db, data.endpointId);

@@ -157,6 +157,10 @@ const CASES: Record<string, Case> = {
   updateTenant: { valid: () => ({ name: "Hijacked" }) },
   suspendTenant: { attacks: platformOnly((w) => ({ tenantId: w.B })), noInjection: "tenantId is its parameter" },
   reactivateTenant: { attacks: platformOnly((w) => ({ tenantId: w.B })), noInjection: "tenantId is its parameter" },
+  setTenantPlan: {
+    attacks: platformOnly((w) => ({ tenantId: w.B, plan: "enterprise" })),
+    noInjection: "tenantId is its parameter",
+  },
   inviteMember: {
     valid: () => ({ email: `nobody-${randomUUID().slice(0, 8)}@example.test` }),
     attacks: [
