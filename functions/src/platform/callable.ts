@@ -11,7 +11,7 @@ import type { Transaction } from "firebase-admin/firestore";
 import { onCall, type CallableOptions, type CallableRequest } from "firebase-functions/v2/https";
 import type { z } from "zod";
 import { withInvocation } from "./context";
-import { toHttpsError } from "./errors";
+import { toHttpsError, transientDependencyError } from "./errors";
 import { runHookedTransaction, runIdempotent, splitIdempotencyKey, type TransactionHook } from "./idempotency-port";
 import { describeError, log } from "./logger";
 import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
@@ -117,6 +117,8 @@ function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx
         } catch (error) {
           const httpsError = toHttpsError(error);
           if (httpsError.code === "internal") log.error("unhandled error", describeError(error));
+          else if (transientDependencyError(error))
+            log.warn("dependency failure answered as retryable", describeError(error));
           throw httpsError;
         }
       }),
