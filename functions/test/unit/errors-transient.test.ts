@@ -3,8 +3,7 @@
  * are built the way the Admin SDK's Firestore client builds them (google-gax `GoogleError` from
  * a gRPC status, with `grpc-status-details-bin` metadata decoded into `statusDetails`).
  */
-import { Metadata } from "@grpc/grpc-js";
-import { GoogleError, Status } from "google-gax";
+import { GoogleError, grpc, Status } from "google-gax";
 import * as protobuf from "protobufjs";
 import { AppError, toHttpsError, transientDependencyError } from "../../src/platform/errors";
 import { problem } from "../../src/platform/https";
@@ -14,7 +13,7 @@ const statusRoot = protobuf.Root.fromJSON(require("google-gax/build/protos/statu
 
 /** A gRPC error as grpc-js hands it to google-gax, optionally with a RetryInfo detail. */
 function grpcError(code: Status, message: string, retryDelaySeconds?: number): GoogleError {
-  const metadata = new Metadata();
+  const metadata = new grpc.Metadata();
   if (retryDelaySeconds !== undefined) {
     const RetryInfo = statusRoot.lookupType("google.rpc.RetryInfo");
     const StatusType = statusRoot.lookupType("google.rpc.Status");
@@ -27,9 +26,9 @@ function grpcError(code: Status, message: string, retryDelaySeconds?: number): G
   }
   const error = new GoogleError(`${code} ${Status[code]}: ${message}`);
   error.code = code;
-  error.details = message;
-  error.metadata = metadata;
-  return GoogleError.parseGRPCStatusDetails(error);
+  error.metadata = metadata as unknown as GoogleError["metadata"];
+  // grpc-js puts the status message in `details`.
+  return GoogleError.parseGRPCStatusDetails(Object.assign(error, { details: message }));
 }
 
 describe("transient Firestore errors at the edge", () => {
