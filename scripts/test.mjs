@@ -65,6 +65,8 @@ try {
     jest("functions-unit-integration", fnDir, ["--coverage", "--silent", "--selectProjects", "unit", "integration"], env);
     jest("functions-e2e", fnDir, ["--silent", "--selectProjects", "e2e", "client"], env);
     jest("functions-rules", fnDir, ["--selectProjects", "rules"], env);
+    // Last: these kill or cut dependencies on purpose (test/failure).
+    jest("functions-failure", fnDir, ["--selectProjects", "failure"], env);
   }
 } finally {
   await stop();
