@@ -20,6 +20,7 @@
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
+import { createConnection } from "node:net";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { build, functionUrl, LOCAL_SECRETS, PORTS, PROJECT_ID, ROOT, startStack } from "./lib/stack.mjs";
@@ -47,13 +48,13 @@ const localEnv = {
   FIREBASE_AUTH_EMULATOR_HOST: `${HOST}:${PORTS.auth}`,
 };
 
-async function answers(url) {
-  try {
-    await fetch(url, { signal: AbortSignal.timeout(2000) });
-    return true;
-  } catch {
-    return false;
-  }
+/** True when something listens on the functions emulator's port (a running stack). */
+function listening(port) {
+  return new Promise((done) => {
+    const socket = createConnection({ host: HOST, port });
+    socket.once("connect", () => (socket.destroy(), done(true)));
+    socket.once("error", () => done(false));
+  });
 }
 
 async function ownerToken() {
@@ -129,7 +130,7 @@ async function scenario(name, request) {
 }
 
 let stack;
-if (await answers(functionUrl("health"))) {
+if (await listening(PORTS.functions)) {
   console.log(`load: using the stack already running on ${functionsOrigin}`);
 } else {
   build();
