@@ -1,4 +1,4 @@
-/** Jest projects: unit (pure logic, no emulators); integration, e2e, client (web SDK) and rules (real emulators). */
+/** Jest projects: unit (pure logic, no emulators); integration, e2e, client (web SDK), rules and failure (real emulators). */
 const base = {
   preset: "ts-jest",
   testEnvironment: "node",
@@ -15,7 +15,12 @@ module.exports = {
   collectCoverageFrom: ["src/**/*.ts", "!src/index.ts"],
   coverageReporters: ["text-summary", "lcov"],
   projects: [
-    { ...base, displayName: "unit", testMatch: ["<rootDir>/test/unit/**/*.test.ts"], setupFiles: ["<rootDir>/test/support/env.ts"] },
+    {
+      ...base,
+      displayName: "unit",
+      testMatch: ["<rootDir>/test/unit/**/*.test.ts"],
+      setupFiles: ["<rootDir>/test/support/env.ts"],
+    },
     {
       ...base,
       displayName: "integration",
@@ -32,6 +37,13 @@ module.exports = {
       ...base,
       displayName: "client",
       testMatch: ["<rootDir>/test/client/**/*.test.ts"],
+      setupFiles: ["<rootDir>/test/support/env.ts"],
+    },
+    {
+      ...base,
+      // Kill or cut a dependency mid-test (scripts/test.mjs runs them after the other suites).
+      displayName: "failure",
+      testMatch: ["<rootDir>/test/failure/**/*.test.ts"],
       setupFiles: ["<rootDir>/test/support/env.ts"],
     },
     {

@@ -96,6 +96,8 @@ try {
     jest("functions-rules", fnDir, ["--selectProjects", "rules"], env);
     // The migrator's unit tests and its CLI tests against the stack's Firestore emulator.
     jest("migrate", join(ROOT, "migrate"), [], env);
+    // Last: these kill or cut dependencies on purpose (test/failure).
+    jest("functions-failure", fnDir, ["--selectProjects", "failure"], env);
   }
 } finally {
   await stop();

@@ -11,7 +11,7 @@ import type { Transaction } from "firebase-admin/firestore";
 import { onCall, type CallableOptions, type CallableRequest } from "firebase-functions/v2/https";
 import type { z } from "zod";
 import { currentInvocation, withInvocation } from "./context";
-import { toHttpsError } from "./errors";
+import { toHttpsError, transientDependencyError } from "./errors";
 import {
   REPLAYED_HEADER,
   runHookedTransaction,
@@ -138,6 +138,8 @@ function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx
           } catch (error) {
             const httpsError = toHttpsError(error);
             if (httpsError.code === "internal") log.error("unhandled error", describeError(error));
+            else if (transientDependencyError(error))
+              log.warn("dependency failure answered as retryable", describeError(error));
             throw httpsError;
           } finally {
             // The callable protocol's body is the handler's exact result: the flag rides as a header.

@@ -3,7 +3,8 @@
  *
  * Core code throws `AppError` (or one of the helpers below) with a Functions error code and,
  * where the client can act on it, a machine-readable `reason`. The wrappers map errors once, at
- * the edge: an `AppError` keeps its code, message and details; anything else becomes `internal`
+ * the edge: an `AppError` keeps its code, message and details; a transient failure of Firestore
+ * (or another Google API client) becomes a retryable code; anything else becomes `internal`
  * with a generic message, so stack traces and driver messages never reach a client.
  */
 import { HttpsError, type FunctionsErrorCode } from "firebase-functions/v2/https";
@@ -82,11 +83,59 @@ export function isClientError(error: unknown): boolean {
 }
 
 /**
- * Maps any thrown value to the `HttpsError` a client may see. Unknown errors become a bare
- * `internal` so nothing about the implementation leaks.
+ * The gRPC status codes (google.rpc.Code) the Admin SDK's Firestore client throws for transient
+ * conditions, each with the code the client sees and a default wait when the server names none.
+ * Contention (ABORTED) is worth retrying at once; an unreachable or overloaded backend later.
+ */
+const TRANSIENT_GRPC: Record<number, { code: FunctionsErrorCode; reason: string; retryAfterSeconds: number }> = {
+  10: { code: "aborted", reason: "datastore-contention", retryAfterSeconds: 1 }, // ABORTED
+  4: { code: "unavailable", reason: "datastore-timeout", retryAfterSeconds: 5 }, // DEADLINE_EXCEEDED
+  14: { code: "unavailable", reason: "datastore-unavailable", retryAfterSeconds: 5 }, // UNAVAILABLE
+  8: { code: "unavailable", reason: "datastore-overloaded", retryAfterSeconds: 30 }, // RESOURCE_EXHAUSTED
+};
+
+/** The wait a google.rpc.RetryInfo in the error's decoded status details asks for, in seconds. */
+function serverRetryDelay(error: { statusDetails?: unknown }): number | undefined {
+  if (!Array.isArray(error.statusDetails)) return undefined;
+  for (const detail of error.statusDetails as { retryDelay?: { seconds?: unknown; nanos?: unknown } }[]) {
+    const delay = detail?.retryDelay;
+    if (!delay) continue;
+    const seconds = Number(delay.seconds ?? 0) + Number(delay.nanos ?? 0) / 1e9;
+    if (Number.isFinite(seconds) && seconds > 0) return Math.ceil(seconds);
+  }
+  return undefined;
+}
+
+/**
+ * A transient gRPC failure (what the Firestore client throws: an `Error` with a numeric `code`
+ * and often `details`/`metadata`) as the retryable `AppError` a client should see; undefined for
+ * anything else. HTTPS answers it with 503 and `Retry-After`, contention included, so plain
+ * HTTP clients (payment providers) retry.
+ */
+export function transientDependencyError(error: unknown): AppError | undefined {
+  if (!(error instanceof Error) || error instanceof AppError || error instanceof HttpsError) return undefined;
+  const code = (error as { code?: unknown }).code;
+  const transient = typeof code === "number" ? TRANSIENT_GRPC[code] : undefined;
+  if (!transient) return undefined;
+  const retryAfterSeconds = serverRetryDelay(error as { statusDetails?: unknown }) ?? transient.retryAfterSeconds;
+  return new AppError(
+    transient.code,
+    transient.code === "aborted"
+      ? "The data was being changed by another request. Retry."
+      : "The service is temporarily unavailable. Retry later.",
+    { reason: transient.reason, retryAfterSeconds, ...(transient.code === "aborted" ? { httpStatus: 503 } : {}) },
+  );
+}
+
+/**
+ * Maps any thrown value to the `HttpsError` a client may see. Transient dependency failures
+ * become retryable codes; other unknown errors a bare `internal` so nothing about the
+ * implementation leaks.
  */
 export function toHttpsError(error: unknown): HttpsError {
   if (error instanceof HttpsError) return error;
+  const transient = transientDependencyError(error);
+  if (transient) return toHttpsError(transient);
   if (error instanceof AppError) {
     const details = Object.keys(error.details).length > 0 ? error.details : undefined;
     return new HttpsError(error.code, error.message, details);

@@ -12,7 +12,7 @@ import type { Response } from "express";
 import type { z } from "zod";
 import { adminAuth } from "./admin";
 import { currentInvocation, withInvocation } from "./context";
-import { AppError, invalidArgument, toHttpsError, unauthenticated } from "./errors";
+import { AppError, invalidArgument, toHttpsError, transientDependencyError, unauthenticated } from "./errors";
 import {
   checkIdempotencyKey,
   REPLAYED_HEADER,
@@ -109,8 +109,9 @@ function send(res: Response, result: HttpResult): void {
 
 /** Maps an error to a problem+json result; unknown errors become a generic 500. */
 export function problem(error: unknown): HttpResult {
-  const httpsError = toHttpsError(error);
-  const details = (error instanceof AppError ? error.details : {}) as Record<string, unknown>;
+  const appError = error instanceof AppError ? error : transientDependencyError(error);
+  const httpsError = toHttpsError(appError ?? error);
+  const details = (appError?.details ?? {}) as Record<string, unknown>;
   const status = typeof details.httpStatus === "number" ? details.httpStatus : httpsError.httpErrorCode.status;
   const headers: Record<string, string> = {};
   if (typeof details.retryAfterSeconds === "number")
