@@ -19,6 +19,8 @@ export const PERMISSIONS = [
   "storage:read",
   "storage:write",
   "audit:read",
+  "jobs:read",
+  "jobs:manage",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -64,6 +66,8 @@ export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinit
       "webhooks:read",
       "webhooks:manage",
       "audit:read",
+      "jobs:read",
+      "jobs:manage",
     ],
     inherits: ["member"],
   },

@@ -29,6 +29,7 @@ import { closure, type CustomRoles } from "../rbac/resolve";
 import { TenantDb } from "./db";
 import { resolveTenant, tenantCache, toTenant } from "./resolver";
 import { bumpConfigVersion, endMembershipClaims, evictLocal, syncClaims } from "./service";
+import { emitEvent } from "../webhooks/events";
 
 const TenantName = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
 
@@ -299,6 +300,7 @@ export const inviteMember = tenantCallable(
     // The invitee's first tenant becomes their active one; otherwise they switch when they choose.
     const claims = await syncClaims(invitee, { activateIfNone: db.tenantId });
     log.info("member invited", { member: invitee, roles });
+    await emitEvent(db.tenantId, "member.added", { uid: invitee, email: data.email, roles, by: uid });
     return { uid: invitee, email: data.email, roles, active: claims.tid === db.tenantId };
   },
 );
@@ -333,6 +335,7 @@ export const removeMember = tenantCallable(
       log.error("ending claims after removal failed", { member: target, ...describeError(error) });
     }
     log.info("member removed", { member: target });
+    await emitEvent(db.tenantId, "member.removed", { uid: target, by: uid });
     return { uid: target, removed: true as const };
   },
 );
