@@ -17,7 +17,8 @@ export interface JobObjectStore {
   deletePrefix(prefix: string): Promise<number>;
 }
 
-const bucketStore: JobObjectStore = {
+/** The production store: the tenant bucket, with the storage module's V4 signer. */
+export const bucketObjectStore: JobObjectStore = {
   async write(path, content, contentType) {
     const bucket = await tenantBucket();
     await bucket.file(path).save(content, { contentType, resumable: false });
@@ -38,11 +39,11 @@ const bucketStore: JobObjectStore = {
   },
 };
 
-let store: JobObjectStore = bucketStore;
+let store: JobObjectStore = bucketObjectStore;
 
 /** Replaces the object store (tests); `undefined` restores the bucket. */
 export function setJobObjectStore(next: JobObjectStore | undefined): void {
-  store = next ?? bucketStore;
+  store = next ?? bucketObjectStore;
 }
 
 export function jobObjectStore(): JobObjectStore {
