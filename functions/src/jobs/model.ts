@@ -35,12 +35,15 @@ export interface JobState {
   maxAttempts: number;
   leaseId: string | null;
   leaseExpiresAt: number | null;
+  /** Not before this time (enqueueJob's delaySeconds). */
+  runAfter: number | null;
 }
 
 export type Claim =
   | { kind: "run"; attempt: number; takeover: boolean }
   | { kind: "finished"; status: JobStatus }
-  | { kind: "busy"; retryAfterMs: number };
+  | { kind: "busy"; retryAfterMs: number }
+  | { kind: "early"; retryAfterMs: number };
 
 /** Decides whether a dispatch may run the job now. */
 export function claim(job: JobState, nowMs: number): Claim {
@@ -49,6 +52,11 @@ export function claim(job: JobState, nowMs: number): Claim {
   }
   if (job.status === "running" && job.leaseExpiresAt !== null && job.leaseExpiresAt > nowMs) {
     return { kind: "busy", retryAfterMs: job.leaseExpiresAt - nowMs };
+  }
+  // Cloud Tasks schedules the task for runAfter; a dispatch that comes early (the emulator
+  // ignores schedules) does not start the job.
+  if (job.status === "queued" && job.runAfter !== null && job.runAfter > nowMs) {
+    return { kind: "early", retryAfterMs: job.runAfter - nowMs };
   }
   return { kind: "run", attempt: job.attempts + 1, takeover: job.status === "running" };
 }

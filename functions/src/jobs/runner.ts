@@ -77,6 +77,7 @@ export function stateOf(job: JobRecord): JobState {
     maxAttempts: job.maxAttempts,
     leaseId: job.leaseId ?? null,
     leaseExpiresAt: job.leaseExpiresAt ? job.leaseExpiresAt.toMillis() : null,
+    runAfter: job.runAfter ? job.runAfter.toMillis() : null,
   };
 }
 
@@ -301,6 +302,9 @@ export async function runJobTask(data: unknown, dispatch: number, deps: RunDeps)
   }
   if (claimed.kind === "busy") {
     throw new Error(`job ${task.jobId} is running under another lease for ${Math.ceil(claimed.retryAfterMs / 1000)} s`);
+  }
+  if (claimed.kind === "early") {
+    throw new Error(`job ${task.jobId} may not start for another ${Math.ceil(claimed.retryAfterMs / 1000)} s`);
   }
 
   const job = claimed.job;

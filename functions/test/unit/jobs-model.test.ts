@@ -19,6 +19,7 @@ function job(overrides: Partial<JobState> = {}): JobState {
     maxAttempts: 3,
     leaseId: null,
     leaseExpiresAt: null,
+    runAfter: null,
     ...overrides,
   };
 }
@@ -32,6 +33,11 @@ describe("job claims", () => {
     for (const status of ["succeeded", "failed", "cancelled"] as const) {
       expect(claim(job({ status }), NOW)).toEqual({ kind: "finished", status });
     }
+  });
+
+  it("does not start a job before its runAfter time", () => {
+    expect(claim(job({ runAfter: NOW + 3000 }), NOW)).toEqual({ kind: "early", retryAfterMs: 3000 });
+    expect(claim(job({ runAfter: NOW }), NOW)).toMatchObject({ kind: "run" });
   });
 
   it("backs off while another dispatch holds a live lease, and takes over an expired one", () => {
