@@ -54,6 +54,7 @@ interface World {
     deliveryId: string;
     roleId: string;
     sessionId: string;
+    jobId: string;
   };
   /** A string planted in every B document: it must never come back to anyone else. */
   marker: string;
@@ -339,6 +340,35 @@ const CASES: Record<string, Case> = {
     noInjection: "tenantId is its parameter",
   },
 
+  // jobs: plain callables that resolve the caller's tenant themselves (or a platform admin's
+  // named tenant), so the tenant attempts are spelled out here
+  enqueueJob: jobsCase(
+    () => ({ type: "example.steps", input: { steps: 1 } }),
+    [
+      {
+        label: "a job type name that is a prototype key",
+        input: () => ({ type: "__proto__" }),
+        expect: ["invalid-argument"],
+      },
+    ],
+  ),
+  getJob: jobsCase(
+    (w) => ({ jobId: w.b.jobId }),
+    idAttacks("jobId", (w) => w.b.jobId, ["not-found"]),
+  ),
+  listJobs: jobsCase(
+    () => ({}),
+    idAttacks("after", (w) => w.b.jobId, ["ok"]),
+  ),
+  cancelJob: jobsCase(
+    (w) => ({ jobId: w.b.jobId }),
+    idAttacks("jobId", (w) => w.b.jobId, ["not-found"]),
+  ),
+  retryJob: jobsCase(
+    (w) => ({ jobId: w.b.jobId }),
+    idAttacks("jobId", (w) => w.b.jobId, ["not-found"]),
+  ),
+
   // storage
   getUploadUrl: {
     valid: () => ({ contentType: "image/png", size: 10 }),
@@ -377,6 +407,25 @@ const CASES: Record<string, Case> = {
     ],
   },
 };
+
+/** A jobs callable: its own attacks, the tenant attempts, and `tenantId` (platform admins only). */
+function jobsCase(valid: (w: World) => Record<string, unknown>, attacks: Attempt[]): Case {
+  return {
+    noInjection: "tenantId is its parameter (platform admins only); the attacks below send B's",
+    attacks: [
+      ...attacks,
+      {
+        label: "a tenant owner names B as tenantId",
+        input: (w) => ({ ...valid(w), tenantId: w.B }),
+        expect: ["permission-denied"],
+      },
+      { label: "member of the suspended tenant", as: "ownerS", input: valid, expect: ["permission-denied"] },
+      { label: "removed member with stale claims", as: "staleA", input: valid, expect: ["not-found"] },
+      { label: "token names B, caller is not B's member", as: "claimsB", input: valid, expect: ["not-found"] },
+      { label: "anonymous", as: "anon", input: valid, expect: ["unauthenticated"] },
+    ],
+  };
+}
 
 function TRAVERSALS_AS_IDS(): Attempt[] {
   return [0, 1, 2, 3, 4, 5].map((i) => ({
@@ -489,6 +538,7 @@ describe("tenant isolation across every exported function", () => {
       deliveryId: `dv${randomUUID().slice(0, 8)}`,
       roleId: `b-secret-${randomUUID().slice(0, 6)}`,
       sessionId: "",
+      jobId: `job${randomUUID().slice(0, 8)}`,
     };
     const now = new Date();
     await Promise.all([
@@ -518,6 +568,14 @@ describe("tenant isolation across every exported function", () => {
       db
         .doc(`tenants/${B}/roles/${b.roleId}`)
         .set({ permissions: ["payments:read"], inherits: [], description: marker }),
+      db.doc(`tenants/${B}/jobs/${b.jobId}`).set({
+        type: "example.steps",
+        status: "failed",
+        input: { marker },
+        createdBy: ownerB.uid,
+        createdAt: now,
+        updatedAt: now,
+      }),
     ]);
 
     // B's owner has a session (a root-level record keyed by a random id).
@@ -569,7 +627,15 @@ describe("tenant isolation across every exported function", () => {
       S: "s",
       users: { ownerA: user, staleA: user, claimsB: user, ownerS: user, ownerB: user, memberB: user },
       staleToken: { raw: "t", decoded: {} as DecodedIdToken },
-      b: { paymentId: "p", endpointId: "e", deadLetterId: "d", deliveryId: "v", roleId: "r", sessionId: "s" },
+      b: {
+        paymentId: "p",
+        endpointId: "e",
+        deadLetterId: "d",
+        deliveryId: "v",
+        roleId: "r",
+        sessionId: "s",
+        jobId: "j",
+      },
       marker: "m",
     };
     const data = a.input(fake);
