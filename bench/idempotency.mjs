@@ -8,7 +8,7 @@
  *   the completion rides in the handler's transaction; a replay costs 1 read.
  * - Median latency, full stack / bare: goal ≤ 1.3 for a replay; reported for first calls.
  *
- * Needs the Firestore emulator (FIRESTORE_EMULATOR_HOST, default 127.0.0.1:8080) and a built
+ * Needs the Firestore emulator (FIRESTORE_EMULATOR_HOST, default the stack's counting proxy 127.0.0.1:8081) and a built
  * functions/lib (`npm run build` in functions/). The ID token check of the callable protocol is
  * outside both sides (the request carries a decoded token, as onCall hands it over).
  * Bounded: fixed sample counts and a watchdog.

@@ -5,7 +5,7 @@
  * Firestore emulator's operation log (entries under this run's tenant only, since other work may
  * share the emulator).
  *
- * Needs the emulators (FIRESTORE_EMULATOR_HOST, default 127.0.0.1:8080) and a built
+ * Needs the emulators (FIRESTORE_EMULATOR_HOST, default the stack's counting proxy 127.0.0.1:8081) and a built
  * functions/lib (`npm run build` in functions/). Bounded: fixed iteration counts and a watchdog.
  */
 import { randomUUID } from "node:crypto";

@@ -4,7 +4,7 @@
  * one run. Goals: a warm hit costs zero Firestore reads (counted by the emulator's operation log,
  * entries under this run's tenant only) and is at least 20x cheaper than a cold resolution.
  *
- * Needs the Firestore emulator (FIRESTORE_EMULATOR_HOST, default 127.0.0.1:8080) and a built
+ * Needs the Firestore emulator (FIRESTORE_EMULATOR_HOST, default the stack's counting proxy 127.0.0.1:8081) and a built
  * functions/lib. Bounded: fixed iteration counts and a watchdog.
  */
 import { randomUUID } from "node:crypto";

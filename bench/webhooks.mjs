@@ -10,8 +10,8 @@
  *   (entries for this run's events only). Goal: 1 write, 0 reads.
  *
  * The tasks go to a bench-only queue whose target is a local sink answering 204, so the
- * benchmark does not feed events to the shared functions emulator. Needs the Firestore emulator
- * (127.0.0.1:8080), the Cloud Tasks emulator (127.0.0.1:9499) and a built functions/lib.
+ * benchmark does not feed events to the shared functions emulator. Needs the stack's Firestore
+ * (counting proxy, 127.0.0.1:8081), the Cloud Tasks emulator (127.0.0.1:9499) and a built functions/lib.
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { lastSeqOf, operationLog, setUpBench } from "./lib/harness.mjs";

@@ -1,4 +1,4 @@
-/** Jest projects: unit (pure logic, no emulators) and integration/e2e (real emulators). */
+/** Jest projects: unit (pure logic, no emulators); integration, e2e, client (web SDK) and rules (real emulators). */
 const base = {
   preset: "ts-jest",
   testEnvironment: "node",
@@ -26,6 +26,12 @@ module.exports = {
       ...base,
       displayName: "e2e",
       testMatch: ["<rootDir>/test/e2e/**/*.test.ts"],
+      setupFiles: ["<rootDir>/test/support/env.ts"],
+    },
+    {
+      ...base,
+      displayName: "client",
+      testMatch: ["<rootDir>/test/client/**/*.test.ts"],
       setupFiles: ["<rootDir>/test/support/env.ts"],
     },
     {

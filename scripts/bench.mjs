@@ -1,6 +1,6 @@
 /**
- * `npm run bench`: builds, starts the local stack, runs every benchmark in bench/ and the
- * Firestore emulator's comparative benchmark, then stops the stack. Each benchmark prints its
+ * `npm run bench`: builds, starts the local stack, runs every benchmark in bench/, then stops
+ * the stack. Each benchmark prints its
  * own table of medians and ratios against a baseline measured in the same run.
  *
  * `npm run bench -- cold-start` runs only the benchmarks whose file name contains the word.
@@ -27,13 +27,6 @@ try {
       env: { ...process.env, ...stack.env },
       timeout: 10 * 60_000,
     });
-    if (result.status !== 0) failed = true;
-  }
-  if (!filter || "firestore-emulator".includes(filter)) {
-    console.log("\n=== tools/firestore-emulator bench");
-    const env = { ...process.env };
-    delete env.FIRESTORE_EMULATOR_HOST;
-    const result = spawnSync("npm", ["run", "--silent", "bench"], { cwd: join(ROOT, "tools/firestore-emulator"), stdio: "inherit", env });
     if (result.status !== 0) failed = true;
   }
 } finally {

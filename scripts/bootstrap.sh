@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs whatever is missing on a fresh clone: the root tools (firebase-tools and the node@22
-# runtime the tests run on), the functions codebase and the Java-free Firestore emulator.
+# runtime the tests run on) and the functions codebase.
 # npm puts node_modules/.bin first on PATH for the scripts that follow, so after this step
 # `node` is Node 22 even where the host has an older one.
 set -euo pipefail
@@ -20,7 +20,6 @@ install_if_needed() {
 
 install_if_needed .
 install_if_needed functions
-install_if_needed tools/firestore-emulator
 
 node_major="$(node_modules/.bin/node -p 'process.versions.node.split(".")[0]')"
 if [ "$node_major" != "22" ]; then

@@ -2,7 +2,7 @@
  * `npm start`: builds, starts the local stack, seeds a demo tenant and prints how to call it.
  * Ctrl-C stops everything this started.
  */
-import { build, functionUrl, PORTS, startStack } from "./lib/stack.mjs";
+import { build, FIRESTORE_OPS_PORT, functionUrl, PORTS, startStack } from "./lib/stack.mjs";
 import { DEMO_PASSWORD, DEMO_TENANT, seed } from "./lib/seed.mjs";
 
 build();
@@ -21,7 +21,16 @@ process.on("SIGTERM", shutdown);
 const users = await seed(stack.env);
 const signIn = `http://127.0.0.1:${PORTS.auth}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=demo-key`;
 console.log(`
-Local stack ready (Firestore: ${stack.firestore === "tools" ? "tools/firestore-emulator" : "official emulator"}).
+Local stack ready.
+
+  service      port   for
+  auth         ${String(PORTS.auth).padEnd(6)} connectAuthEmulator(auth, "http://127.0.0.1:${PORTS.auth}")
+  functions    ${String(PORTS.functions).padEnd(6)} connectFunctionsEmulator(functions, "127.0.0.1", ${PORTS.functions})
+  firestore    ${String(PORTS.firestore).padEnd(6)} connectFirestoreEmulator(db, "127.0.0.1", ${PORTS.firestore})  (official emulator, firestore.rules enforced)
+  firestore    ${String(FIRESTORE_OPS_PORT).padEnd(6)} FIRESTORE_EMULATOR_HOST for server SDKs (counts operations: GET /emulator/v1/projects/demo-saas-core/operations)
+  pubsub       ${String(PORTS.pubsub).padEnd(6)} PUBSUB_EMULATOR_HOST (topic dead-letters)
+  tasks        ${String(PORTS.tasks).padEnd(6)} Cloud Tasks emulator (task queue functions)
+  storage      -      not available here: the Storage emulator's rules runtime is a download
 
 Demo tenant "${DEMO_TENANT}" with users (password ${DEMO_PASSWORD}):
 ${users.map((u) => `  ${u.email.padEnd(18)} ${u.roles.join(",")}`).join("\n")}

@@ -1,14 +1,15 @@
 /**
- * `npm test`: lint, build, run the Firestore emulator's own suite, start the local stack, run
- * every functions suite (unit, integration, end-to-end, rules) with coverage, stop the stack,
- * and end with one summary line.
+ * `npm test`: lint, build, start the local stack (official Firestore and Pub/Sub emulators,
+ * firebase-tools Auth, Functions and Tasks), run every functions suite (unit, integration,
+ * end-to-end, client SDK, rules) with coverage, stop the stack, and end with a summary that says
+ * which emulators ran.
  *
  * Extra arguments are passed to the functions' jest run, e.g. `npm test -- test/unit`.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { build, ROOT, startRulesEmulator, startStack } from "./lib/stack.mjs";
+import { build, describeStack, ROOT, startStack } from "./lib/stack.mjs";
 
 const jestArgs = process.argv.slice(2);
 const results = [];
@@ -44,11 +45,6 @@ build();
 const lint = spawnSync("npm", ["run", "--silent", "lint"], { cwd: join(ROOT, "functions"), stdio: "inherit" });
 if (lint.status !== 0) results.push({ label: "lint", passed: 0, failed: 1, skipped: 0, ok: false });
 
-// The emulator's suite starts its own emulator on an ephemeral port (unless pointed elsewhere).
-const emulatorEnv = { ...process.env };
-delete emulatorEnv.FIRESTORE_EMULATOR_HOST;
-if (jestArgs.length === 0) jest("firestore-emulator", join(ROOT, "tools/firestore-emulator"), [], emulatorEnv);
-
 const stack = await startStack({ quiet: true, test: true, log: (line) => console.log(`test: ${line}`) });
 let stopped = false;
 const stop = async () => {
@@ -67,20 +63,15 @@ try {
     // In-process suites first, with coverage; then the HTTP suites, whose task retries keep
     // running in the functions emulator and must not show up in the in-process operation logs.
     jest("functions-unit-integration", fnDir, ["--coverage", "--silent", "--selectProjects", "unit", "integration"], env);
-    jest("functions-e2e", fnDir, ["--silent", "--selectProjects", "e2e"], env);
-    // Security rules need the official emulator; where google-cloud-cli ships it, run them on it.
-    const rules = await startRulesEmulator({ log: (line) => console.log(`test: ${line}`) });
-    try {
-      jest("functions-rules", fnDir, ["--selectProjects", "rules"], rules ? { ...env, FIRESTORE_RULES_EMULATOR_HOST: rules.host } : env);
-    } finally {
-      await rules?.stop();
-    }
+    jest("functions-e2e", fnDir, ["--silent", "--selectProjects", "e2e", "client"], env);
+    jest("functions-rules", fnDir, ["--selectProjects", "rules"], env);
   }
 } finally {
   await stop();
 }
 
 const total = results.reduce((acc, r) => ({ passed: acc.passed + r.passed, failed: acc.failed + r.failed, skipped: acc.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
+for (const line of describeStack(stack.java)) console.log(`test: ran on ${line}`);
 for (const r of results) console.log(`test: ${r.label}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
 console.log(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
 process.exit(results.every((r) => r.ok) ? 0 : 1);

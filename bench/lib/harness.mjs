@@ -20,7 +20,8 @@ export function setUpBench(name, { watchdogMs = 240_000, env = {} } = {}) {
   }, watchdogMs).unref();
   const defaults = {
     GCLOUD_PROJECT: "demo-saas-core",
-    FIRESTORE_EMULATOR_HOST: "127.0.0.1:8080",
+    // The stack's operation-counting proxy in front of the official emulator.
+    FIRESTORE_EMULATOR_HOST: "127.0.0.1:8081",
     FIREBASE_AUTH_EMULATOR_HOST: "127.0.0.1:9099",
     ...env,
   };
@@ -34,7 +35,7 @@ export function setUpBench(name, { watchdogMs = 240_000, env = {} } = {}) {
 const opsUrl = () =>
   `http://${process.env.FIRESTORE_EMULATOR_HOST}/emulator/v1/projects/${process.env.GCLOUD_PROJECT}/operations`;
 
-/** The Firestore emulator's operation counters and log for the benchmark's project. */
+/** The operation counters and log for the benchmark's project (scripts/lib/firestore-ops-proxy.mjs). */
 export async function operationLog() {
   const res = await fetch(opsUrl());
   if (!res.ok) throw new Error(`operation log unavailable (${res.status}) at ${opsUrl()}`);

@@ -1,7 +1,8 @@
 /**
- * Starts and stops the local stack: the Firestore emulator (official when Java >= 21 and its jar
- * are present, otherwise tools/firestore-emulator) and the firebase-tools emulators for Auth,
- * Functions and Cloud Tasks (plus Pub/Sub and Storage with the official set).
+ * Starts and stops the local stack: the official Cloud Firestore and Pub/Sub emulators from the
+ * google-cloud-cli packages (started here, since firebase-tools wants Java 21 for its own), a
+ * counting proxy in front of Firestore for the server SDKs' operation log, and firebase-tools'
+ * Auth, Functions and Cloud Tasks emulators.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
@@ -36,9 +37,8 @@ export function run(cmd, args, opts = {}) {
   if (result.status !== 0) throw new Error(`${cmd} ${args.join(" ")} failed with ${result.status}`);
 }
 
-/** Builds the functions codebase and the Firestore emulator. */
+/** Builds the functions codebase. */
 export function build() {
-  run("npm", ["run", "--silent", "build"], { cwd: join(ROOT, "tools/firestore-emulator") });
   run("npm", ["run", "--silent", "build"], { cwd: join(ROOT, "functions") });
 }
 
@@ -48,63 +48,49 @@ function javaMajor() {
   return match ? Number(match[1]) : 0;
 }
 
-function cachedJar(prefix) {
-  const dir = join(homedir(), ".cache/firebase/emulators");
-  return existsSync(dir) && readdirSync(dir).some((f) => f.startsWith(prefix) && f.endsWith(".jar"));
-}
-
-/** The official Cloud Firestore emulator shipped by the google-cloud-cli package, if installed. */
-export function gcloudFirestoreJar() {
-  const candidates = [
-    process.env.CLOUDSDK_ROOT_DIR && join(process.env.CLOUDSDK_ROOT_DIR, "platform/cloud-firestore-emulator/cloud-firestore-emulator.jar"),
-    "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar",
-    "/usr/share/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar",
-  ].filter(Boolean);
-  return candidates.find((path) => existsSync(path));
+/** Where the google-cloud-cli packages put their emulators. */
+function gcloudPlatform(path) {
+  const roots = [process.env.CLOUDSDK_ROOT_DIR, "/usr/lib/google-cloud-sdk", "/usr/share/google-cloud-sdk"].filter(Boolean);
+  return roots.map((root) => join(root, "platform", path)).find((candidate) => existsSync(candidate));
 }
 
 /**
- * Starts the official Firestore emulator from the google-cloud-cli jar (it runs on Java 17) for
- * the security-rules suite, which our emulator cannot serve. Resolves to `{host, stop}` or null.
+ * The official emulators this stack needs, from the preinstalled google-cloud-cli packages.
+ * firebase-tools refuses Java < 21 for its own copies of these (and would download them), so the
+ * stack starts the jars itself; they run on Java 17.
  */
-export async function startRulesEmulator({ log = console.log } = {}) {
-  const jar = gcloudFirestoreJar();
-  if (!jar || javaMajor() === 0) return null;
-  const port = (PORTS.firestore ?? 8080) + 100;
-  if (await portOpen(port)) throw new Error(`port ${port} (rules emulator) is already in use`);
-  const child = spawn("java", ["-cp", jar, "com.google.cloud.datastore.emulator.firestore.CloudFirestore", "start", `--host=${HOST}`, `--port=${port}`], {
-    stdio: "ignore",
-    detached: true,
-  });
-  await waitFor(() => portOpen(port), "the official Firestore emulator", 60_000);
-  log(`rules: official Cloud Firestore emulator (${jar}) on ${HOST}:${port}`);
-  return {
-    host: `${HOST}:${port}`,
-    stop: async () => {
-      try {
-        process.kill(-child.pid, "SIGTERM");
-      } catch {
-        /* already gone */
-      }
-    },
-  };
+export function officialEmulators() {
+  const firestoreJar = gcloudPlatform("cloud-firestore-emulator/cloud-firestore-emulator.jar");
+  const pubsubJar = gcloudPlatform("pubsub-emulator/lib")
+    ? readdirSync(gcloudPlatform("pubsub-emulator/lib"))
+        .filter((f) => f.startsWith("cloud-pubsub-emulator-") && f.endsWith(".jar"))
+        .map((f) => join(gcloudPlatform("pubsub-emulator/lib"), f))[0]
+    : undefined;
+  const java = javaMajor();
+  const missing = [
+    !java && "Java (17 or newer)",
+    !firestoreJar && "the Cloud Firestore emulator (apt package google-cloud-cli-firestore-emulator)",
+    !pubsubJar && "the Pub/Sub emulator (apt package google-cloud-cli-pubsub-emulator)",
+  ].filter(Boolean);
+  if (missing.length > 0) throw new Error(`the local stack needs ${missing.join(", ")}`);
+  return { java, firestoreJar, pubsubJar };
 }
 
-/** Which Firestore emulator to use, and what the choice leaves out. */
-export function chooseFirestore() {
-  const java = javaMajor();
-  if (java >= 21 && cachedJar("cloud-firestore-emulator")) {
-    return {
-      kind: "official",
-      line: `firestore: official Cloud Firestore emulator (Java ${java}); Pub/Sub and Storage emulators start where their jars are cached`,
-    };
-  }
-  const why = java >= 21 ? "its jar is not cached and cannot be downloaded here" : `Java ${java || "none"} < 21`;
-  return {
-    kind: "tools",
-    line: `firestore: tools/firestore-emulator (official emulator unavailable: ${why}); not available: security-rules evaluation, real-time listeners, Pub/Sub and Storage emulators`,
-  };
+/** The port of the operation-counting proxy in front of the Firestore emulator (server SDKs). */
+export const FIRESTORE_OPS_PORT = PORTS.firestore + 1;
+
+/** What the stack runs, as one line per service for the start banner and test summaries. */
+export function describeStack(java) {
+  return [
+    `firestore: official Cloud Firestore emulator (google-cloud-cli, Java ${java}) on ${HOST}:${PORTS.firestore} with firestore.rules; clients connect here`,
+    `firestore: operation-counting proxy for the server SDKs (functions, tests, benchmarks) on ${HOST}:${FIRESTORE_OPS_PORT}`,
+    `pubsub: official Pub/Sub emulator (google-cloud-cli) on ${HOST}:${PORTS.pubsub}, topic ${DEAD_LETTER_TOPIC}`,
+    `auth, functions, tasks: firebase-tools emulators on ${PORTS.auth}, ${PORTS.functions}, ${PORTS.tasks}`,
+    "storage: not available (the Storage emulator's rules runtime is a download, unreachable here); signed URLs are verified by signature instead",
+  ];
 }
+
+const DEAD_LETTER_TOPIC = "dead-letters";
 
 function portOpen(port) {
   return new Promise((done) => {
@@ -160,42 +146,103 @@ function writeLocalConfig(withUi, test) {
   return path;
 }
 
+/** Starts a detached child (its own process group, so stop() ends what it spawned too). */
+function startChild(cmd, args, { stdio, env = process.env } = {}) {
+  return spawn(cmd, args, { stdio, detached: true, env, cwd: ROOT });
+}
+
+/** Ends children in reverse start order: SIGINT, then SIGKILL after 10 s. */
+async function stopChildren(children) {
+  for (const child of [...children].reverse()) {
+    if (child.exitCode !== null || child.signalCode !== null) continue;
+    const exited = new Promise((r) => child.once("exit", () => r(true)));
+    try {
+      process.kill(-child.pid, "SIGINT");
+    } catch {
+      continue;
+    }
+    if (!(await Promise.race([exited, new Promise((r) => setTimeout(() => r(false), 10_000))]))) {
+      try {
+        process.kill(-child.pid, "SIGKILL");
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}
+
+/** Creates the dead-letter topic in the Pub/Sub emulator, as an operator does once per project. */
+async function createTopic(topic) {
+  const res = await fetch(`http://${HOST}:${PORTS.pubsub}/v1/projects/${PROJECT_ID}/topics/${topic}`, { method: "PUT" });
+  if (!res.ok && res.status !== 409) throw new Error(`creating Pub/Sub topic ${topic} failed: ${res.status}`);
+}
+
 /**
- * Starts the stack. Resolves once every emulator answers; `stop()` ends everything it started.
- * `log` receives one line per notable event.
+ * Starts the stack: the official Firestore emulator (rules loaded) with the operation-counting
+ * proxy in front of it for server SDKs, the official Pub/Sub emulator, then firebase-tools' Auth,
+ * Functions and Cloud Tasks emulators. Resolves once every emulator answers; `stop()` ends
+ * everything it started. `log` receives one line per notable event.
  */
 export async function startStack({ log = console.log, quiet = false, functions = true, test = false } = {}) {
-  for (const [name, port] of Object.entries(PORTS)) {
-    if (["ui", "pubsub", "storage", "logging", "hub"].includes(name)) continue;
-    if (await portOpen(port)) throw new Error(`port ${port} (${name}) is already in use: stop the other stack first`);
+  const own = { firestore: PORTS.firestore, firestoreOps: FIRESTORE_OPS_PORT, pubsub: PORTS.pubsub, auth: PORTS.auth, tasks: PORTS.tasks, hub: PORTS.hub, ...(functions ? { functions: PORTS.functions } : {}) };
+  for (const [name, port] of Object.entries(own)) {
+    if (await portOpen(port)) throw new Error(`port ${port} (${name}) is already in use: stop the other stack first, or set STACK_PORT_OFFSET`);
   }
+  const { java, firestoreJar, pubsubJar } = officialEmulators();
+  for (const line of describeStack(java)) log(line);
+  const stdio = quiet ? "ignore" : ["ignore", "inherit", "inherit"];
   const children = [];
-  const firestore = chooseFirestore();
-  log(firestore.line);
-  const env = {
-    ...process.env,
-    FIRESTORE_EMULATOR_HOST: `${HOST}:${PORTS.firestore}`,
-    GCLOUD_PROJECT: PROJECT_ID,
-  };
-  const stdio = quiet ? ["ignore", "ignore", "inherit"] : "inherit";
-  if (firestore.kind === "tools") {
+  const firestoreHost = `${HOST}:${PORTS.firestore}`;
+  const opsHost = `${HOST}:${FIRESTORE_OPS_PORT}`;
+  try {
     children.push(
-      spawn(process.execPath, [join(ROOT, "tools/firestore-emulator/dist/cli.js"), "--host", HOST, "--port", String(PORTS.firestore)], {
-        stdio,
-        detached: true,
-      }),
+      startChild(
+        "java",
+        [
+          "-cp",
+          firestoreJar,
+          "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
+          "start",
+          `--host=${HOST}`,
+          `--port=${PORTS.firestore}`,
+          `--rules=${join(ROOT, "firestore.rules")}`,
+          `--functions_emulator=${HOST}:${PORTS.functions}`,
+        ],
+        { stdio: "ignore" },
+      ),
+      startChild("java", ["-jar", pubsubJar, `--host=${HOST}`, `--port=${PORTS.pubsub}`], { stdio: "ignore" }),
+      startChild(process.execPath, [join(ROOT, "scripts/lib/firestore-ops-proxy.mjs"), "--port", String(FIRESTORE_OPS_PORT), "--upstream", firestoreHost], { stdio }),
     );
-    await waitFor(() => portOpen(PORTS.firestore), "the Firestore emulator", 15_000);
+    await Promise.all([
+      waitFor(() => portOpen(PORTS.firestore), "the Firestore emulator", 60_000),
+      waitFor(() => portOpen(PORTS.pubsub), "the Pub/Sub emulator", 60_000),
+      waitFor(() => portOpen(FIRESTORE_OPS_PORT), "the Firestore operation proxy", 15_000),
+    ]);
+    await createTopic(DEAD_LETTER_TOPIC);
+  } catch (error) {
+    await stopChildren(children);
+    throw error;
   }
+
+  const env = {
+    GCLOUD_PROJECT: PROJECT_ID,
+    // Server SDKs go through the counting proxy; clients (web SDK, rules tests) use FIRESTORE_CLIENT_HOST.
+    FIRESTORE_EMULATOR_HOST: opsHost,
+    FIRESTORE_CLIENT_HOST: firestoreHost,
+    PUBSUB_EMULATOR_HOST: `${HOST}:${PORTS.pubsub}`,
+    FIREBASE_AUTH_EMULATOR_HOST: `${HOST}:${PORTS.auth}`,
+    CLOUD_TASKS_EMULATOR_HOST: `${HOST}:${PORTS.tasks}`,
+    FUNCTIONS_EMULATOR_ORIGIN: `http://${HOST}:${PORTS.functions}`,
+  };
   const only = ["auth", "tasks", ...(functions ? ["functions"] : [])];
-  if (firestore.kind === "official") only.push("firestore", ...(cachedJar("cloud-storage-rules") ? ["storage"] : []), ...(cachedJar("pubsub-emulator") ? ["pubsub"] : []));
-  const withUi = existsSync(join(homedir(), ".cache/firebase/emulators")) && readdirSync(join(homedir(), ".cache/firebase/emulators")).some((f) => f.startsWith("ui-"));
+  const uiCache = join(homedir(), ".cache/firebase/emulators");
+  const withUi = existsSync(uiCache) && readdirSync(uiCache).some((f) => f.startsWith("ui-"));
   const configPath = writeLocalConfig(withUi, test);
   const firebaseBin = join(ROOT, "node_modules/firebase-tools/lib/bin/firebase.js");
   const firebaseProc = spawn(process.execPath, [firebaseBin, "emulators:start", "--only", only.join(","), "--project", PROJECT_ID, "--config", configPath], {
     stdio: ["ignore", "pipe", "inherit"],
     detached: true,
-    env,
+    env: { ...process.env, FIRESTORE_EMULATOR_HOST: opsHost, PUBSUB_EMULATOR_HOST: env.PUBSUB_EMULATOR_HOST, GCLOUD_PROJECT: PROJECT_ID },
     cwd: ROOT,
   });
   children.push(firebaseProc);
@@ -215,44 +262,14 @@ export async function startStack({ log = console.log, quiet = false, functions =
       if (!ready) reject(new Error(`firebase emulators exited with ${code} before becoming ready`));
     });
   });
-  const stop = async () => {
-    for (const child of children.reverse()) {
-      if (child.exitCode !== null) continue;
-      try {
-        process.kill(-child.pid, "SIGINT");
-      } catch {
-        /* already gone */
-      }
-      const exited = await Promise.race([
-        new Promise((r) => child.once("exit", () => r(true))),
-        new Promise((r) => setTimeout(() => r(false), 10_000)),
-      ]);
-      if (!exited) {
-        try {
-          process.kill(-child.pid, "SIGKILL");
-        } catch {
-          /* already gone */
-        }
-      }
-    }
-  };
+  const stop = () => stopChildren(children);
   try {
     await Promise.race([readyPromise, new Promise((_, reject) => setTimeout(() => reject(new Error("emulators did not start within 120 s")), 120_000))]);
   } catch (error) {
     await stop();
     throw error;
   }
-  return {
-    firestore: firestore.kind,
-    env: {
-      GCLOUD_PROJECT: PROJECT_ID,
-      FIRESTORE_EMULATOR_HOST: `${HOST}:${PORTS.firestore}`,
-      FIREBASE_AUTH_EMULATOR_HOST: `${HOST}:${PORTS.auth}`,
-      CLOUD_TASKS_EMULATOR_HOST: `${HOST}:${PORTS.tasks}`,
-      FUNCTIONS_EMULATOR_ORIGIN: `http://${HOST}:${PORTS.functions}`,
-    },
-    stop,
-  };
+  return { env, stop, children, java };
 }
 
 /** The URL of a function in the functions emulator. */

@@ -1,8 +1,9 @@
 /**
- * Finds the official Firestore and Storage emulators the rules tests need. Only the official
- * emulators evaluate security rules (tools/firestore-emulator has no rules engine), and they need
- * Java 21 plus a download, so many machines lack them: there the tests are skipped with one line
- * that says why, and the suite still passes.
+ * Finds the official Firestore and Storage emulators the rules tests need. The stack always runs
+ * the official Firestore emulator (FIRESTORE_CLIENT_HOST; FIRESTORE_EMULATOR_HOST is the server
+ * SDKs' counting proxy), so the Firestore rules tests never skip: without it they fail. The
+ * Storage emulator's rules runtime is a download that these machines cannot fetch, so the
+ * Storage rules tests are skipped where it is absent, with one line that says why.
  *
  * The probe runs synchronously (a child process) because jest decides describe vs describe.skip
  * while collecting tests, before any hook could await.
@@ -49,8 +50,7 @@ function split(hostPort: string): RulesEmulator {
 
 /** Probes once per process. */
 export function findRulesEmulators(projectId: string): RulesEmulators {
-  const firestoreHost =
-    process.env.FIRESTORE_RULES_EMULATOR_HOST ?? process.env.FIRESTORE_EMULATOR_HOST ?? "127.0.0.1:8080";
+  const firestoreHost = process.env.FIRESTORE_CLIENT_HOST ?? "127.0.0.1:8080";
   const storageHost = process.env.FIREBASE_STORAGE_EMULATOR_HOST ?? "127.0.0.1:9199";
   let status = { firestore: 0, storage: 0 };
   try {
@@ -81,6 +81,6 @@ export function reportSkipped(emulators: RulesEmulators): void {
   if (reported || emulators.missing.length === 0) return;
   reported = true;
   process.stdout.write(
-    `rules tests SKIPPED: ${emulators.missing.join("; ")} — they need the official emulators (firebase emulators:start --only firestore,storage, Java 21; or gcloud's Firestore emulator via FIRESTORE_RULES_EMULATOR_HOST).\n`,
+    `rules tests SKIPPED: ${emulators.missing.join("; ")} — the Storage rules tests need the Storage emulator (firebase emulators:start --only storage, Java 21 and a download).\n`,
   );
 }

@@ -3,7 +3,12 @@
  * jest by hand against an already started stack falls back to the fixed ports in firebase.json.
  */
 process.env.GCLOUD_PROJECT ??= "demo-saas-core";
-process.env.FIRESTORE_EMULATOR_HOST ??= "127.0.0.1:8080";
+// Server SDKs use the operation-counting proxy; clients (web SDK, rules) the emulator itself.
+process.env.FIRESTORE_EMULATOR_HOST ??= "127.0.0.1:8081";
+process.env.FIRESTORE_CLIENT_HOST ??= "127.0.0.1:8080";
+process.env.PUBSUB_EMULATOR_HOST ??= "127.0.0.1:8085";
+process.env.FIRESTORE_EMULATOR_JAR ??=
+  "/usr/lib/google-cloud-sdk/platform/cloud-firestore-emulator/cloud-firestore-emulator.jar";
 process.env.FIREBASE_AUTH_EMULATOR_HOST ??= "127.0.0.1:9099";
 process.env.CLOUD_TASKS_EMULATOR_HOST ??= "127.0.0.1:9499";
 process.env.FUNCTIONS_EMULATOR_ORIGIN ??= "http://127.0.0.1:5001";

@@ -21,10 +21,10 @@ export interface OperationLog {
   log: { seq: number; kind: "read" | "write" | "delete"; path: string; method: string; transaction: boolean }[];
 }
 
-/** The Firestore emulator's operation counters and log for this project. */
+/** The operation counters and log for this project (scripts/lib/firestore-ops-proxy.mjs). */
 export async function firestoreOps(): Promise<OperationLog> {
   const res = await fetch(`http://${firestoreHost()}/emulator/v1/projects/${projectId()}/operations`);
-  if (!res.ok) throw new Error(`operation log unavailable (${res.status}): is tools/firestore-emulator running?`);
+  if (!res.ok) throw new Error(`operation log unavailable (${res.status}): is the stack's Firestore operation proxy running?`);
   return (await res.json()) as OperationLog;
 }
 
