@@ -5,13 +5,15 @@
  * delivered by `deliverWebhook` to a receiver in this process that verifies them with the
  * `standardwebhooks` package.
  *
- * Progress is watched here by polling `getJob`: the local Firestore emulator this stack runs has
- * no real-time listeners. The web SDK `onSnapshot` view of the same record, under the rules, is
- * in test/rules/jobs-rules.test.ts on the official emulator.
+ * Progress is watched the way a web app does: the official `firebase` web SDK, signed in as the
+ * user who started the job, listens to the job record with `onSnapshot` under firestore.rules.
  */
 import { createHmac, randomUUID } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { deleteApp, initializeApp } from "firebase/app";
+import { connectAuthEmulator, getAuth, signInWithEmailAndPassword } from "firebase/auth";
+import { connectFirestoreEmulator, doc, initializeFirestore, onSnapshot } from "firebase/firestore";
 import { Timestamp } from "firebase-admin/firestore";
 import { Webhook } from "standardwebhooks";
 import { rootFirestore } from "../../src/platform/admin";
@@ -125,24 +127,50 @@ afterAll(async () => {
 });
 
 describe("jobs on the Cloud Tasks emulator", () => {
-  it("runs an enqueued job to success with progress seen along the way, and delivers job.succeeded", async () => {
-    const { job } = await call<{ job: JobView }>("enqueueJob", {
-      type: "example.steps",
-      input: { steps: 5, stepMs: 400 },
-    });
-    const seen = new Set<number>();
-    const done = await until("the job to succeed", async () => {
-      const view = await call<JobView>("getJob", { jobId: job.id });
-      if (view.status === "running") seen.add(view.progress.done);
-      return view.status === "succeeded" ? view : undefined;
-    });
-    expect(done).toMatchObject({ attempts: 1, progress: { done: 5, total: 5 }, result: { steps: 5 } });
-    expect([...seen].some((n) => n > 0 && n < 5)).toBe(true);
-    const delivered = await until(
-      "job.succeeded at the receiver",
-      verified("job.succeeded", (d) => d.jobId === job.id),
-    );
-    expect(delivered.event.data).toMatchObject({ type: "example.steps", attempts: 1, error: null });
+  it("runs an enqueued job to success, its progress seen by a web SDK onSnapshot listener, and delivers job.succeeded", async () => {
+    const app = initializeApp({ projectId: process.env.GCLOUD_PROJECT, apiKey: "demo-key" }, `jobs-${randomUUID()}`);
+    const auth = getAuth(app);
+    connectAuthEmulator(auth, `http://${process.env.FIREBASE_AUTH_EMULATOR_HOST}`, { disableWarnings: true });
+    const firestore = initializeFirestore(app, {});
+    const [host, port] = (process.env.FIRESTORE_CLIENT_HOST as string).split(":");
+    connectFirestoreEmulator(firestore, host, Number(port));
+    await signInWithEmailAndPassword(auth, admin.email, admin.password);
+    try {
+      const { job } = await call<{ job: JobView }>("enqueueJob", {
+        type: "example.steps",
+        input: { steps: 5, stepMs: 400 },
+      });
+      const seen: { status: string; done: number }[] = [];
+      const final = await new Promise<Record<string, unknown>>((resolve, reject) => {
+        const unsubscribe = onSnapshot(
+          doc(firestore, `tenants/${tenantId}/jobs/${job.id}`),
+          (snap) => {
+            const data = snap.data() ?? {};
+            seen.push({ status: data.status, done: data.progress?.done });
+            if (data.status === "succeeded" || data.status === "failed") {
+              unsubscribe();
+              resolve(data);
+            }
+          },
+          reject,
+        );
+      });
+      expect(final).toMatchObject({
+        status: "succeeded",
+        attempts: 1,
+        progress: { done: 5, total: 5 },
+        result: { steps: 5 },
+      });
+      // The listener saw the job running part-way, before it finished.
+      expect(seen.some((s) => s.status === "running" && s.done > 0 && s.done < 5)).toBe(true);
+      const delivered = await until(
+        "job.succeeded at the receiver",
+        verified("job.succeeded", (d) => d.jobId === job.id),
+      );
+      expect(delivered.event.data).toMatchObject({ type: "example.steps", attempts: 1, error: null });
+    } finally {
+      await deleteApp(app);
+    }
   });
 
   it("retries a failing job with backoff, dead-letters it, and replays it to success", async () => {
