@@ -92,10 +92,11 @@ async function enqueueIdempotently<T>(data: unknown): Promise<T> {
       });
       const json = (await res.json().catch(() => ({}))) as { result?: T; error?: unknown };
       if (res.status === 200) return json.result as T;
-      if (res.status < 500 || attempt >= 5) throw new Error(`enqueueJob: ${res.status} ${JSON.stringify(json.error)}`);
+      if (res.status < 500 || attempt >= 10) throw new Error(`enqueueJob: ${res.status} ${JSON.stringify(json.error)}`);
     } catch (error) {
-      if (attempt >= 5 || (error as Error).message.startsWith("enqueueJob:")) throw error;
+      if (attempt >= 10 || (error as Error).message.startsWith("enqueueJob:")) throw error;
     }
+    await new Promise((r) => setTimeout(r, 1000));
   }
 }
 
