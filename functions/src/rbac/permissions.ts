@@ -19,6 +19,8 @@ export const PERMISSIONS = [
   "files:read",
   "files:write",
   "files:delete",
+  "jobs:read",
+  "jobs:manage",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -64,6 +66,8 @@ export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinit
       "webhooks:read",
       "webhooks:manage",
       "files:delete",
+      "jobs:read",
+      "jobs:manage",
     ],
     inherits: ["member"],
   },

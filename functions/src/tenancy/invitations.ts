@@ -23,6 +23,7 @@ import { parseRoleDoc } from "../rbac/effective";
 import { isBuiltInRole, type RoleDefinition } from "../rbac/permissions";
 import { MAX_CUSTOM_ROLES, MAX_ROLES_PER_MEMBER, planAssignment } from "../rbac/policy";
 import { closure } from "../rbac/resolve";
+import { emitEvent } from "../webhooks/events";
 import { TenantDb } from "./db";
 import { bumpConfigVersion, evictLocal, syncClaims } from "./service";
 
@@ -214,7 +215,7 @@ export const acceptInvitation = callable(
     const tid = ref.parent.parent?.id as string;
     const db = new TenantDb(tid, rootFirestore());
     const now = Date.now();
-    const roles = await db.runTransaction(async (tx) => {
+    const { roles, invitedBy } = await db.runTransaction(async (tx) => {
       const [invitation, tenant, member, customSnap] = await Promise.all([
         readPending(tx, ref, now),
         tx.get(db.tenantDoc()),
@@ -243,12 +244,13 @@ export const acceptInvitation = callable(
       });
       tx.update(ref, { status: "accepted", acceptedBy: uid, respondedAt: FieldValue.serverTimestamp() });
       bumpConfigVersion(tx, tid);
-      return roles;
+      return { roles, invitedBy: String(invitation.invitedBy) };
     });
     evictLocal(tid, [uid]);
     // Consent given: the tenant becomes active only for someone who has none yet.
     const claims = await syncClaims(uid, { activateIfNone: tid });
     log.info("invitation accepted", { invitationId: data.invitationId, tenantId: tid });
+    await emitEvent(tid, "member.added", { uid, email, roles, by: invitedBy });
     return { tenantId: tid, roles, active: claims.tid === tid };
   },
 );

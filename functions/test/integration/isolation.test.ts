@@ -56,6 +56,7 @@ interface World {
     sessionId: string;
     fileId: string;
     invitationId: string;
+    jobId: string;
   };
   /** A string planted in every B document: it must never come back to anyone else. */
   marker: string;
@@ -363,6 +364,35 @@ const CASES: Record<string, Case> = {
     noInjection: "tenantId is its parameter",
   },
 
+  // jobs: plain callables that resolve the caller's tenant themselves (or a platform admin's
+  // named tenant), so the tenant attempts are spelled out here
+  enqueueJob: jobsCase(
+    () => ({ type: "example.steps", input: { steps: 1 } }),
+    [
+      {
+        label: "a job type name that is a prototype key",
+        input: () => ({ type: "__proto__" }),
+        expect: ["invalid-argument"],
+      },
+    ],
+  ),
+  getJob: jobsCase(
+    (w) => ({ jobId: w.b.jobId }),
+    idAttacks("jobId", (w) => w.b.jobId, ["not-found"]),
+  ),
+  listJobs: jobsCase(
+    () => ({}),
+    idAttacks("after", (w) => w.b.jobId, ["ok"]),
+  ),
+  cancelJob: jobsCase(
+    (w) => ({ jobId: w.b.jobId }),
+    idAttacks("jobId", (w) => w.b.jobId, ["not-found"]),
+  ),
+  retryJob: jobsCase(
+    (w) => ({ jobId: w.b.jobId }),
+    idAttacks("jobId", (w) => w.b.jobId, ["not-found"]),
+  ),
+
   // storage
   getUploadUrl: {
     valid: () => ({ contentType: "image/png", size: 10 }),
@@ -416,6 +446,25 @@ const CASES: Record<string, Case> = {
     attacks: idAttacks("fileId", (w) => w.b.fileId, ["not-found"]),
   },
 };
+
+/** A jobs callable: its own attacks, the tenant attempts, and `tenantId` (platform admins only). */
+function jobsCase(valid: (w: World) => Record<string, unknown>, attacks: Attempt[]): Case {
+  return {
+    noInjection: "tenantId is its parameter (platform admins only); the attacks below send B's",
+    attacks: [
+      ...attacks,
+      {
+        label: "a tenant owner names B as tenantId",
+        input: (w) => ({ ...valid(w), tenantId: w.B }),
+        expect: ["permission-denied"],
+      },
+      { label: "member of the suspended tenant", as: "ownerS", input: valid, expect: ["permission-denied"] },
+      { label: "removed member with stale claims", as: "staleA", input: valid, expect: ["not-found"] },
+      { label: "token names B, caller is not B's member", as: "claimsB", input: valid, expect: ["not-found"] },
+      { label: "anonymous", as: "anon", input: valid, expect: ["unauthenticated"] },
+    ],
+  };
+}
 
 function TRAVERSALS_AS_IDS(): Attempt[] {
   return [0, 1, 2, 3, 4, 5].map((i) => ({
@@ -531,6 +580,7 @@ describe("tenant isolation across every exported function", () => {
       sessionId: "",
       fileId: randomUUID().replace(/-/g, ""),
       invitationId: randomUUID().replace(/-/g, ""),
+      jobId: `job${randomUUID().slice(0, 8)}`,
     };
     const now = new Date();
     await Promise.all([
@@ -579,6 +629,14 @@ describe("tenant isolation across every exported function", () => {
         tags: [marker],
         uploadedBy: memberB.uid,
         objectPath: `tenants/${B}/files/${b.fileId}`,
+        createdAt: now,
+        updatedAt: now,
+      }),
+      db.doc(`tenants/${B}/jobs/${b.jobId}`).set({
+        type: "example.steps",
+        status: "failed",
+        input: { marker },
+        createdBy: ownerB.uid,
         createdAt: now,
         updatedAt: now,
       }),
@@ -642,6 +700,7 @@ describe("tenant isolation across every exported function", () => {
         sessionId: "s",
         fileId: "f",
         invitationId: "i",
+        jobId: "j",
       },
       marker: "m",
     };

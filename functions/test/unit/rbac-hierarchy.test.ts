@@ -62,6 +62,8 @@ describe("built-in roles against every permission", () => {
     "files:read": { owner: Y, admin: Y, member: Y, viewer: Y },
     "files:write": { owner: Y, admin: Y, member: Y, viewer: N },
     "files:delete": { owner: Y, admin: Y, member: N, viewer: N },
+    "jobs:read": { owner: Y, admin: Y, member: N, viewer: N },
+    "jobs:manage": { owner: Y, admin: Y, member: N, viewer: N },
   };
 
   it("has a row for every permission in the catalogue and nothing else", () => {
