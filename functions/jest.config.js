@@ -11,6 +11,11 @@ const base = {
   transformIgnorePatterns: ["/node_modules/(?!@(scure|noble)/)"],
 };
 
+// Suites against the emulators: the official Firestore emulator resolves contention with lock
+// waits, and the functions emulator starts a worker per new concurrent request, so first calls
+// take seconds. A generous per-test bound keeps them about behaviour, not speed.
+const emulated = { ...base, testTimeout: 30_000 };
+
 module.exports = {
   collectCoverageFrom: ["src/**/*.ts", "!src/index.ts"],
   coverageReporters: ["text-summary", "lcov"],
@@ -22,19 +27,19 @@ module.exports = {
       setupFiles: ["<rootDir>/test/support/env.ts"],
     },
     {
-      ...base,
+      ...emulated,
       displayName: "integration",
       testMatch: ["<rootDir>/test/integration/**/*.test.ts"],
       setupFiles: ["<rootDir>/test/support/env.ts"],
     },
     {
-      ...base,
+      ...emulated,
       displayName: "e2e",
       testMatch: ["<rootDir>/test/e2e/**/*.test.ts"],
       setupFiles: ["<rootDir>/test/support/env.ts"],
     },
     {
-      ...base,
+      ...emulated,
       displayName: "client",
       testMatch: ["<rootDir>/test/client/**/*.test.ts"],
       setupFiles: ["<rootDir>/test/support/env.ts"],
@@ -47,7 +52,7 @@ module.exports = {
       setupFiles: ["<rootDir>/test/support/env.ts"],
     },
     {
-      ...base,
+      ...emulated,
       displayName: "rules",
       testMatch: ["<rootDir>/test/rules/**/*.test.ts"],
       setupFiles: ["<rootDir>/test/support/env.ts"],
