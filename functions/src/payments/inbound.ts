@@ -257,7 +257,9 @@ async function apply(task: PaymentTask, attempt: number, deps: ProcessDeps): Pro
       let outcome: ProcessOutcome = "duplicate";
       if (decision.kind === "apply") {
         outcome = decision.moved ? "applied" : "stale";
-        if (decision.moved) stagePaymentEvent(tx, db, event, (snap.data() as PaymentState).status, decision.status);
+        if (decision.moved) {
+          stagePaymentEvent(tx, db, event, (snap.data() as PaymentState).status, decision.status, decision.amountRefunded);
+        }
         tx.update(paymentRef, {
           status: decision.status,
           providerPaymentId: decision.providerPaymentId,
@@ -280,24 +282,29 @@ export function paymentEventId(event: PaymentEvent): string {
   return outboundEventId("payment", event.provider, event.eventId);
 }
 
-/** Stages `payment.<status>` in the apply transaction (published after the commit). */
+/**
+ * Stages `payment.<status>` in the apply transaction (published after the commit). A partial
+ * refund is a `payment.refunded` event too: its `status` and `amountRefunded` tell how much.
+ */
 function stagePaymentEvent(
   tx: Transaction,
   db: ReturnType<typeof tenantDbFor>,
   event: PaymentEvent,
   previous: PaymentState["status"],
   status: PaymentState["status"],
+  amountRefunded: number | undefined,
 ): void {
   if (status === "created") return;
   stageEvent(
     tx,
     db,
-    `payment.${status}`,
+    status === "partially_refunded" ? "payment.refunded" : `payment.${status}`,
     {
       paymentId: event.paymentId,
       status,
       previousStatus: previous,
       amount: event.amount,
+      ...(amountRefunded !== undefined ? { amountRefunded } : {}),
       currency: event.currency,
       providerPaymentId: event.providerPaymentId,
       providerEventId: event.eventId,

@@ -24,9 +24,11 @@ import { cloudTasksEnqueue } from "./tasks";
 const Uid = z.string().min(1).max(128);
 const PaymentPayload = z.strictObject({
   paymentId: z.string(),
-  status: z.enum(["processing", "succeeded", "failed", "refunded"]),
+  status: z.enum(["processing", "succeeded", "failed", "partially_refunded", "refunded"]),
   previousStatus: z.string(),
   amount: z.number().int(),
+  /** Refund events: the total refunded so far (`status` says whether that is all of it). */
+  amountRefunded: z.number().int().optional(),
   currency: z.string(),
   providerPaymentId: z.string(),
   /** The provider event that caused the change. */
@@ -45,7 +47,10 @@ export const EVENT_CATALOGUE: ReadonlyMap<string, { description: string; payload
   ["payment.processing", { description: "A payment is being processed by the provider.", payload: PaymentPayload }],
   ["payment.succeeded", { description: "A payment succeeded.", payload: PaymentPayload }],
   ["payment.failed", { description: "A payment attempt failed (the customer may retry).", payload: PaymentPayload }],
-  ["payment.refunded", { description: "A payment was refunded.", payload: PaymentPayload }],
+  [
+    "payment.refunded",
+    { description: "A payment was refunded, in part (status partially_refunded) or in full.", payload: PaymentPayload },
+  ],
   [
     "member.added",
     {

@@ -272,7 +272,8 @@ describe("calls without arguments", () => {
       const answer = await callOverWire(fn, owner, '{"data": null}');
       expect(answer.body.error?.status).not.toBe("INVALID_ARGUMENT");
       expect(answer.status).toBeLessThan(500);
-      if (name.startsWith("list")) expect(answer.status).toBe(200);
+      // listMyInvitations answers only a verified address; this caller's is not.
+      if (name.startsWith("list") && name !== "listMyInvitations") expect(answer.status).toBe(200);
     },
   );
 });
