@@ -39,6 +39,12 @@ batch.set(db.doc(`tenants/${tid}/roles/clerk`), { permissions: ["audit:read"], i
 batch.set(db.doc(`tenants/${tid}/members/u-member`), { roles: ["member"], status: "active", createdAt: now });
 batch.set(db.doc(`tenants/${tid}/members/u-custom`), { roles: ["cashier"], status: "active", createdAt: now });
 await batch.commit();
+// Admission checks every caller's Auth state (the session stage): the callers must exist.
+const { adminAuth } = load("platform/admin.js");
+for (const uid of ["u-member", "u-custom"]) {
+  await adminAuth().deleteUser(uid).catch(() => undefined);
+  await adminAuth().createUser({ uid });
+}
 
 const spec = {
   kind: "callable",

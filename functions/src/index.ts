@@ -46,6 +46,11 @@ wire(
     "removeMember",
     "listMembers",
     "switchTenant",
+    "listMyInvitations",
+    "acceptInvitation",
+    "declineInvitation",
+    "listInvitations",
+    "revokeInvitation",
   ],
 );
 // rbac

@@ -10,6 +10,7 @@ export const whoami = callable(
     name: "whoami",
     description: "Returns the caller's uid and the active tenant from their token.",
     input: NoInput,
+    sessionless: true,
   },
   async ({ uid, principal }) => ({
     uid,

@@ -11,6 +11,10 @@ import { checkTenantMfaPolicy } from "../platform/session-guard";
 import { NoInput } from "../platform/validation";
 import { upgradeSessionMfa } from "../sessions/service";
 import { RoleId } from "../rbac";
+import { parseRoleDoc } from "../rbac/effective";
+import type { RoleDefinition } from "../rbac/permissions";
+import { MAX_CUSTOM_ROLES } from "../rbac/policy";
+import { ancestors, rolesCovering } from "../rbac/resolve";
 import { bumpConfigVersion, evictLocal } from "../tenancy/service";
 import { SecondFactorInput, TotpCodeInput } from "./inputs";
 import * as service from "./service";
@@ -24,6 +28,7 @@ export const enrollMfa = callable(
     description: "Starts TOTP enrolment: returns the otpauth URI, the base32 secret and a QR code as SVG.",
     input: NoInput,
     sensitive: true,
+    sessionless: true,
     options: withKey,
   },
   async ({ uid, principal }) =>
@@ -37,6 +42,7 @@ export const confirmMfa = callable(
     description: "Confirms TOTP enrolment with a code from the app; returns 10 single-use recovery codes, once.",
     input: z.strictObject({ code: TotpCodeInput }),
     sensitive: true,
+    sessionless: true,
     options: withKey,
   },
   async ({ uid, data }) => service.confirmEnrolment(uid, data.code),
@@ -44,14 +50,15 @@ export const confirmMfa = callable(
 
 /**
  * `verifyMfa`: checks a TOTP or recovery code and upgrades the caller's session to `mfa: true`;
- * returns a custom token to sign in with.
+ * returns a custom token to sign in with. Not `sensitive`: the code is itself the fresh proof
+ * (it also renews the session's recent-sign-in time for sensitive functions).
  */
 export const verifyMfa = callable(
   {
     name: "verifyMfa",
     description: "Verifies a TOTP or recovery code and upgrades the current session; returns a custom token with mfa.",
     input: SecondFactorInput,
-    sensitive: true,
+    sessionless: true,
     options: withKey,
   },
   async ({ uid, principal, data }) => {
@@ -69,6 +76,7 @@ export const getMfaStatus = callable(
     name: "getMfaStatus",
     description: "Returns whether MFA is enrolled or pending, recovery codes remaining, and any lockout.",
     input: NoInput,
+    sessionless: true,
   },
   async ({ uid }) => service.mfaStatus(uid),
 );
@@ -81,6 +89,7 @@ export const regenerateRecoveryCodes = callable(
     input: NoInput,
     requireMfa: true,
     sensitive: true,
+    sessionless: true,
   },
   async ({ uid }) => service.regenerateRecoveryCodes(uid),
 );
@@ -92,15 +101,17 @@ export const disableMfa = callable(
     description: "Turns TOTP off; needs a current code or a recovery code.",
     input: SecondFactorInput,
     sensitive: true,
+    sessionless: true,
     options: withKey,
   },
   async ({ uid, data }) => service.disableMfa(uid, data),
 );
 
 /**
- * `setTenantMfaPolicy`: the roles whose members must use MFA-verified sessions in this tenant.
- * Refuses a policy that would lock the caller out (their role covered, their session not
- * MFA-verified).
+ * `setTenantMfaPolicy`: the roles whose members must use MFA-verified sessions in this tenant,
+ * inherited roles included (a custom role inheriting `admin` is covered by `admin`). The covered
+ * roles are stored expanded as `mfaPolicyRoles` for security rules. Refuses a policy that would
+ * lock the caller out (their role covered, their session not MFA-verified).
  */
 export const setTenantMfaPolicy = tenantCallable(
   {
@@ -116,10 +127,16 @@ export const setTenantMfaPolicy = tenantCallable(
     sensitive: true,
   },
   async ({ data, db, principal, member, runTransaction }) => {
-    await checkTenantMfaPolicy(principal, data.requiredRoles, member.roles);
     await runTransaction(async (tx) => {
-      tx.update(db.tenantDoc(), { mfaRequiredRoles: data.requiredRoles });
-      bumpConfigVersion(tx, db.tenantId);
+      const snap = await tx.get(db.collection("roles").limit(MAX_CUSTOM_ROLES + 1));
+      const custom: Record<string, RoleDefinition> = {};
+      for (const doc of snap.docs) custom[doc.id] = parseRoleDoc(doc.data());
+      if (principal.session)
+        checkTenantMfaPolicy(principal.session, data.requiredRoles, ancestors(member.roles, custom));
+      bumpConfigVersion(tx, db.tenantId, undefined, {
+        mfaRequiredRoles: data.requiredRoles,
+        mfaPolicyRoles: rolesCovering(data.requiredRoles, custom),
+      });
     });
     evictLocal(db.tenantId);
     log.security("tenant-mfa-policy-changed", { requiredRoles: data.requiredRoles });

@@ -13,14 +13,16 @@
  * code cannot both pass. Errors are thrown only after the transaction commits, so a failure is
  * always counted.
  */
+import type { Auth } from "firebase-admin/auth";
 import type { DocumentData, Firestore } from "firebase-admin/firestore";
 import { FieldValue, Timestamp } from "../platform/firestore-sdk";
-import { rootFirestore } from "../platform/admin";
+import { adminAuth, rootFirestore } from "../platform/admin";
 import { intValue, params } from "../platform/config";
 import { decryptString, encrypt, type Keyring } from "../platform/crypto";
 import { AppError, failedPrecondition } from "../platform/errors";
 import { log } from "../platform/logger";
 import { metrics } from "../platform/metrics";
+import { forgetUserState } from "../platform/session-guard";
 import { lockoutAt, recordFailure, recordSuccess, type AttemptState, type LockoutPolicy } from "./lockout";
 import {
   findRecoveryCode,
@@ -35,6 +37,7 @@ import {
 
 export interface MfaDeps {
   firestore?: Firestore;
+  auth?: Auth;
   /** Epoch ms clock (tests). */
   now?: () => number;
   lockout?: LockoutPolicy;
@@ -101,6 +104,19 @@ function resolve(deps: MfaDeps) {
 export async function isMfaEnrolled(uid: string, deps: MfaDeps = {}): Promise<boolean> {
   const snap = await resolve(deps).db.doc(mfaPath(uid)).get();
   return snap.exists && snap.get("status") === "enabled";
+}
+
+/**
+ * Keeps the stored custom claim `mfaEnrolled` in step with the MFA document: the session guard
+ * reads it from the Auth user record (cached with the revocation state), so knowing whether a
+ * caller must use an MFA-verified session costs no Firestore read. Other claims are kept.
+ */
+export async function syncMfaClaim(uid: string, enrolled: boolean, deps: MfaDeps = {}): Promise<void> {
+  const auth = deps.auth ?? adminAuth();
+  const { mfaEnrolled: current, ...others } = (await auth.getUser(uid)).customClaims ?? {};
+  if ((current === true) === enrolled) return;
+  await auth.setCustomUserClaims(uid, enrolled ? { ...others, mfaEnrolled: true } : others);
+  forgetUserState(uid);
 }
 
 /** What the user may see about their MFA set-up. */
@@ -247,6 +263,8 @@ export async function confirmEnrolment(
       },
     };
   });
+  // After the commit: if this fails, the next startSession with a code sets the claim.
+  await syncMfaClaim(uid, true, deps);
   metrics.inc("mfa_enrolments_total");
   log.info("mfa enabled");
   return { recoveryCodes };
@@ -323,6 +341,7 @@ export async function disableMfa(uid: string, factor: SecondFactor, deps: MfaDep
     const result = await checkFactor(uid, state, factor, at, deps);
     return result instanceof AppError || !result.ok ? result : { ok: true, update: "delete", value: undefined };
   });
+  await syncMfaClaim(uid, false, deps);
   metrics.inc("mfa_disabled_total");
   log.security("mfa-disabled", { uid });
   return { disabled: true };

@@ -1,8 +1,8 @@
 /**
  * The callable wrappers. Every callable in the product is made by `callable()` (no tenant) or
  * `tenantCallable()` (acts in the caller's active tenant), which compose, once:
- * invocation context → authentication → tenant → permission/MFA → input validation →
- * idempotency → handler → error mapping.
+ * invocation context → admission (pipeline.ts: authentication, session, tenant, MFA,
+ * permission) → input validation → idempotency → handler → error mapping.
  *
  * A handler receives parsed input and, for tenant callables, a `db` that can only address the
  * caller's tenant. It throws `AppError`s; anything else reaches the client as a bare `internal`.
@@ -57,6 +57,7 @@ interface CommonSpec<S extends z.ZodType> {
   idempotencyOptions?: IdempotencyOptions;
   requireMfa?: boolean;
   sensitive?: boolean;
+  sessionless?: boolean;
   platformAdmin?: boolean;
   /** Passed through to `onCall` (secrets, memory, timeoutSeconds…). */
   options?: CallableOptions;
@@ -72,9 +73,7 @@ export interface TenantCallableSpec<S extends z.ZodType> extends CommonSpec<S> {
 
 function principalOf(request: CallableRequest): Principal | undefined {
   if (!request.auth) return undefined;
-  const header = request.rawRequest?.headers?.authorization;
-  const rawToken = typeof header === "string" && header.startsWith("Bearer ") ? header.slice(7) : undefined;
-  return { uid: request.auth.uid, token: request.auth.token, rawToken };
+  return { uid: request.auth.uid, token: request.auth.token };
 }
 
 async function execute<I, R>(

@@ -154,10 +154,29 @@ export const params = {
   ),
   sessionStatusCacheSeconds: intSetting(
     "SESSION_STATUS_CACHE_SECONDS",
-    "How long an instance trusts a cached 'session active' answer for sensitive functions",
-    5,
+    "The bound: how long an instance trusts a cached session status and Auth revocation state (revoked, expired, password changed, disabled, deleted) before every function refuses",
+    30,
     0,
     60,
+  ),
+  sessionRequired: defineBoolean("SESSION_REQUIRED", {
+    default: false,
+    description:
+      "Refuse ID tokens that carry no app session (no sid) on every function except the session, MFA and whoami functions",
+  }),
+  recentSignInSeconds: intSetting(
+    "RECENT_SIGN_IN_SECONDS",
+    "How recent a sign-in must be to start a session or call a sensitive function (MFA changes, sign-out everywhere, policy, platform admin)",
+    300,
+    30,
+    3600,
+  ),
+  invitationTtlSeconds: intSetting(
+    "INVITATION_TTL_SECONDS",
+    "How long a pending invitation can be accepted; afterwards it expires (and the TTL policy deletes it)",
+    7 * DAY,
+    3600,
+    30 * DAY,
   ),
   mfaMaxFailedAttempts: intSetting(
     "MFA_MAX_FAILED_ATTEMPTS",

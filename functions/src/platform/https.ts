@@ -63,6 +63,7 @@ export interface HttpsSpec<S extends z.ZodType> {
   idempotencyOptions?: IdempotencyOptions;
   requireMfa?: boolean;
   sensitive?: boolean;
+  sessionless?: boolean;
   platformAdmin?: boolean;
   options?: HttpsOptions;
 }
@@ -78,7 +79,7 @@ async function principalOf(req: Request, required: boolean): Promise<Principal |
   const rawToken = header.slice(7);
   try {
     const token = await adminAuth().verifyIdToken(rawToken);
-    return { uid: token.uid, token, rawToken };
+    return { uid: token.uid, token };
   } catch {
     throw unauthenticated("The ID token is invalid or expired.");
   }

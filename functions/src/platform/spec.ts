@@ -37,8 +37,16 @@ export interface FunctionSpec {
   tenant: boolean;
   permission?: PermissionRequirement;
   requireMfa?: boolean;
-  /** Checks ID-token revocation and that the caller's session is still active. */
+  /**
+   * Needs a sign-in younger than RECENT_SIGN_IN_SECONDS and, for a user with MFA, an
+   * MFA-verified session. Platform-admin functions are always sensitive.
+   */
   sensitive?: boolean;
+  /**
+   * Answers callers without an app session, or without an MFA-verified one although they enrolled
+   * MFA: only session, MFA and whoami-like functions, which grant no tenant access.
+   */
+  sessionless?: boolean;
   idempotent?: IdempotencyMode;
   idempotencyOptions?: IdempotencyOptions;
   /** The function's timeout when it sets one; the idempotency lease is never shorter. */
@@ -61,6 +69,7 @@ export type DeclaredSpec = Pick<
   | "idempotencyOptions"
   | "requireMfa"
   | "sensitive"
+  | "sessionless"
   | "platformAdmin"
 > & { options?: { timeoutSeconds?: unknown } };
 
@@ -82,7 +91,8 @@ export function functionSpec(
     // Only a literal timeout is known at load time; an Expression resolves at deploy.
     timeoutSeconds: typeof timeout === "number" ? timeout : undefined,
     requireMfa: declared.requireMfa,
-    sensitive: declared.sensitive,
+    sensitive: declared.sensitive === true || declared.platformAdmin === true,
+    sessionless: declared.sessionless,
     platformAdmin: declared.platformAdmin,
   };
 }

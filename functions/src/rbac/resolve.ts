@@ -3,6 +3,7 @@
  * roles plus a tenant's custom roles), validated for cycles and unknown parents.
  */
 import {
+  BUILT_IN_ROLES,
   BUILT_IN_ROLE_DEFINITIONS,
   isBuiltInRole,
   isPermission,
@@ -75,6 +76,18 @@ export function closure(roles: readonly string[], custom: CustomRoles = {}): Set
     stack.push(...def.inherits);
   }
   return granted;
+}
+
+/**
+ * The roles (built-in and custom) whose ancestry includes one of `required`: everyone an MFA
+ * policy on `required` covers. Stored on the tenant as `mfaPolicyRoles` for security rules,
+ * which cannot walk the role graph.
+ */
+export function rolesCovering(required: readonly string[], custom: CustomRoles = {}): string[] {
+  if (required.length === 0) return [];
+  return [...BUILT_IN_ROLES, ...Object.keys(custom)]
+    .filter((role) => [...ancestors([role], custom)].some((a) => required.includes(a)))
+    .sort();
 }
 
 /** Every role reachable from `roles`, including themselves. */

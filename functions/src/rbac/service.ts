@@ -26,7 +26,7 @@ import {
   type MemberRoles,
   type RoleInput,
 } from "./policy";
-import { closure, type CustomRoles } from "./resolve";
+import { closure, rolesCovering, type CustomRoles } from "./resolve";
 
 /** What a role change needs from the invocation. */
 export interface RbacActor {
@@ -74,6 +74,8 @@ export function listRoleViews(custom: CustomRoles): RoleView[] {
 /** A tenant's role graph and the caller's permissions, as read inside one transaction. */
 export interface RoleState {
   configVersion: number;
+  /** The tenant's MFA policy (setTenantMfaPolicy); a role change re-derives who it covers. */
+  mfaRequiredRoles: string[];
   custom: CustomRoles;
   /** The caller's permissions as of this transaction. */
   caller: ReadonlySet<Permission>;
@@ -107,6 +109,7 @@ export async function readRoleState(tx: Transaction, actor: Pick<RbacActor, "db"
   if (!callerRoles) throw notFound("Tenant not found.");
   return {
     configVersion: Number(tenant.get("configVersion") ?? 0),
+    mfaRequiredRoles: Array.isArray(tenant.get("mfaRequiredRoles")) ? tenant.get("mfaRequiredRoles").map(String) : [],
     custom,
     caller: closure(callerRoles, custom),
   };
@@ -155,6 +158,11 @@ function roleDoc(def: RoleDefinition, actor: RbacActor, created: boolean): Recor
   };
 }
 
+/** A role that inherits a role the MFA policy names is covered too (rules read `mfaPolicyRoles`). */
+function policyRoles(state: RoleState, next: CustomRoles): Record<string, unknown> {
+  return state.mfaRequiredRoles.length > 0 ? { mfaPolicyRoles: rolesCovering(state.mfaRequiredRoles, next) } : {};
+}
+
 export interface RoleChange {
   role: RoleView;
   configVersion: number;
@@ -166,7 +174,7 @@ export async function createRole(actor: RbacActor, roleId: string, input: RoleIn
     const state = await readRoleState(tx, actor);
     const next = planRoleUpsert(state.custom, roleId, input, state.caller, "create");
     tx.set(actor.db.doc(`roles/${roleId}`), roleDoc(next[roleId], actor, true));
-    bumpConfigVersion(tx, actor.db.tenantId);
+    bumpConfigVersion(tx, actor.db.tenantId, undefined, policyRoles(state, next));
     return { role: roleView(roleId, next), configVersion: state.configVersion + 1 };
   });
   evictAfterChange(actor.db.tenantId);
@@ -188,7 +196,7 @@ export async function updateRole(actor: RbacActor, roleId: string, patch: Partia
     // Dropping `owner` from a role's ancestry demotes everyone who holds it.
     assertOwnerRemains(await readOwners(tx, actor.db, state.custom), next);
     tx.update(actor.db.doc(`roles/${roleId}`), roleDoc(next[roleId], actor, false));
-    bumpConfigVersion(tx, actor.db.tenantId);
+    bumpConfigVersion(tx, actor.db.tenantId, undefined, policyRoles(state, next));
     return { role: roleView(roleId, next), configVersion: state.configVersion + 1 };
   });
   evictAfterChange(actor.db.tenantId);

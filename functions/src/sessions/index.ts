@@ -6,8 +6,9 @@ import { z } from "zod";
 import { callable } from "../platform/callable";
 import { secrets } from "../platform/config";
 import { failedPrecondition } from "../platform/errors";
+import { policyParams } from "../platform/session-guard";
 import { NoInput } from "../platform/validation";
-import { verifySecondFactor, isMfaEnrolled, type SecondFactor } from "../mfa/service";
+import { verifySecondFactor, isMfaEnrolled, syncMfaClaim, type SecondFactor } from "../mfa/service";
 import { RecoveryCodeInput, TotpCodeInput } from "../mfa/inputs";
 import * as service from "./service";
 
@@ -32,8 +33,14 @@ function userAgentLabel(headers: Record<string, unknown> | undefined): string {
 }
 
 /**
- * `startSession`: turns a valid Firebase sign-in into an app session. When the user has MFA,
- * a TOTP code or a recovery code is required and the session starts MFA-verified.
+ * `startSession`: turns a primary Firebase sign-in (password, federated, or the app's own
+ * custom-token sign-in) into an app session. When the user has MFA, a TOTP code or a recovery
+ * code is required and the session starts MFA-verified.
+ *
+ * Refused for a sign-in made with a session's own custom token (it carries `sid`): whoever
+ * holds a session's refresh token could otherwise fork an independent family that reuse
+ * detection on the first never touches. Refused too for a sign-in older than
+ * RECENT_SIGN_IN_SECONDS, so an ID token or Firebase refresh token found later cannot start one.
  */
 export const startSession = callable(
   {
@@ -41,10 +48,17 @@ export const startSession = callable(
     description:
       "Starts a session (refresh-token family) for the signed-in user; needs a TOTP or recovery code when MFA is on.",
     input: StartSessionInput,
-    sensitive: true,
+    sessionless: true,
     options: withKey,
   },
   async ({ uid, principal, data, rawRequest }) => {
+    if (principal.token.sid !== undefined) {
+      throw failedPrecondition("A session cannot start another session. Sign in again.", "session-token");
+    }
+    const authTime = principal.token.auth_time * 1000;
+    if (Date.now() - authTime > policyParams().recentSignInMs) {
+      throw failedPrecondition("Sign in again to start a session.", "recent-sign-in-required");
+    }
     const factor: SecondFactor | null = data.code
       ? { code: data.code }
       : data.recoveryCode
@@ -52,6 +66,8 @@ export const startSession = callable(
         : null;
     if (factor) {
       await verifySecondFactor(uid, factor);
+      // Repairs a claim left unset by a failure right after confirmMfa.
+      await syncMfaClaim(uid, true);
     } else if (await isMfaEnrolled(uid)) {
       throw failedPrecondition("Enter a code from your authenticator app or a recovery code.", "mfa-code-required");
     }
@@ -59,6 +75,7 @@ export const startSession = callable(
       uid,
       tid: typeof principal.token.tid === "string" ? principal.token.tid : null,
       mfa: factor !== null,
+      authTime,
       label: data.label ?? userAgentLabel(rawRequest?.headers as Record<string, unknown> | undefined),
     });
   },
@@ -85,6 +102,7 @@ export const listSessions = callable(
     name: "listSessions",
     description: "Lists the caller's active sessions, most recently used first.",
     input: NoInput,
+    sessionless: true,
   },
   async ({ uid, principal }) => ({
     sessions: await service.listSessions(
@@ -100,6 +118,7 @@ export const revokeSession = callable(
     name: "revokeSession",
     description: "Revokes one of the caller's sessions; its refresh token stops working at once.",
     input: z.strictObject({ sessionId: SessionId }),
+    sessionless: true,
   },
   async ({ uid, data }) => service.revokeSession(uid, data.sessionId, "user"),
 );
@@ -111,6 +130,7 @@ export const revokeAllSessions = callable(
     description: "Revokes every session of the caller and their Firebase refresh tokens (sign out everywhere).",
     input: NoInput,
     sensitive: true,
+    sessionless: true,
   },
   async ({ uid }) => service.revokeAllSessions(uid, "user"),
 );

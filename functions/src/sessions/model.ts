@@ -40,6 +40,8 @@ export interface SessionState {
   /** The keyring key the tokens are derived with (survives key rotation). */
   keyId: string;
   createdAt: number;
+  /** `auth_time` of the primary sign-in the session was started from: a revocation after it ends the session. */
+  authTime: number;
   lastUsedAt: number;
   /** Absolute expiry: fixed at creation, never extended. */
   expiresAt: number;
@@ -94,6 +96,7 @@ export function newSession(args: {
   seed: string;
   keyId: string;
   firstTokenHash: string;
+  authTime: number;
   now: number;
   policy: Pick<SessionPolicy, "absoluteTtlMs" | "idleTtlMs">;
 }): SessionState {
@@ -110,6 +113,7 @@ export function newSession(args: {
     seed: args.seed,
     keyId: args.keyId,
     createdAt: args.now,
+    authTime: args.authTime,
     lastUsedAt: args.now,
     expiresAt,
     idleExpiresAt: Math.min(args.now + args.policy.idleTtlMs, expiresAt),

@@ -16,7 +16,7 @@ import { deriveKey, type Keyring } from "../platform/crypto";
 import { AppError, notFound, unauthenticated } from "../platform/errors";
 import { log } from "../platform/logger";
 import { metrics } from "../platform/metrics";
-import { forgetSessionStatus } from "../platform/session-guard";
+import { forgetSessionStatus, forgetUserState, userFacts } from "../platform/session-guard";
 import {
   decideRefresh,
   deriveRefreshToken,
@@ -51,7 +51,10 @@ export interface SessionDeps {
 export interface IssuedSession {
   sessionId: string;
   refreshToken: string;
-  /** Exchange with `signInWithCustomToken` for an ID token carrying tid, roles, sid, mfa. */
+  /**
+   * Exchange with `signInWithCustomToken` for an ID token carrying `sid` and `mfa`; `tid` and
+   * `roles` in that token come from the user's stored claims, which follow membership.
+   */
   customToken: string;
   mfa: boolean;
   /** ISO times: the absolute and the current idle expiry. */
@@ -86,6 +89,7 @@ export function toDoc(s: SessionState): DocumentData {
     ...s,
     rotatedAt: ts(s.rotatedAt),
     createdAt: ts(s.createdAt),
+    authTime: ts(s.authTime),
     lastUsedAt: ts(s.lastUsedAt),
     expiresAt: ts(s.expiresAt),
     idleExpiresAt: ts(s.idleExpiresAt),
@@ -108,6 +112,7 @@ export function fromDoc(d: DocumentData): SessionState {
     seed: String(d.seed),
     keyId: String(d.keyId),
     createdAt: ms(d.createdAt) ?? 0,
+    authTime: ms(d.authTime) ?? ms(d.createdAt) ?? 0,
     lastUsedAt: ms(d.lastUsedAt) ?? 0,
     expiresAt: ms(d.expiresAt) ?? 0,
     idleExpiresAt: ms(d.idleExpiresAt) ?? 0,
@@ -137,17 +142,32 @@ function revocationFields(s: SessionState): DocumentData {
 }
 
 /**
- * Signs the Firebase custom token for a session. `tid` and `roles` come from the user's current
- * custom claims (kept in step with memberships by the tenancy module), so a refresh never
- * resurrects a role the user lost; `sid` and `mfa` come from the session.
+ * Throws `unauthenticated` when the user is gone, disabled, or revoked their tokens (password
+ * change, `revokeRefreshTokens`) after `authTime`, the sign-in the session was started from.
+ */
+async function assertUserMayContinue(auth: Auth, uid: string, authTime: number): Promise<void> {
+  let record = null;
+  try {
+    record = await auth.getUser(uid);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "auth/user-not-found") throw error;
+  }
+  const user = userFacts(record);
+  if (!user.exists) throw new AppError("unauthenticated", "This account no longer exists.", { reason: "user-deleted" });
+  if (user.disabled) throw new AppError("unauthenticated", "This account is disabled.", { reason: "user-disabled" });
+  if (authTime < user.validSince) {
+    throw new AppError("unauthenticated", "Your sign-in was revoked. Sign in again.", { reason: "tokens-revoked" });
+  }
+}
+
+/**
+ * Signs the Firebase custom token for a session. It carries only what is bound to the session,
+ * `sid` and `mfa`: custom-token claims override stored claims on every Firebase refresh, so a
+ * `tid`/`roles` minted here would outlive a removal or demotion. The ID token's `tid`/`roles`
+ * come from the stored claims, which the tenancy module keeps in step with membership.
  */
 async function mintCustomToken(auth: Auth, uid: string, sid: string, mfa: boolean): Promise<string> {
-  const user = await auth.getUser(uid);
-  if (user.disabled) throw new AppError("unauthenticated", "This account is disabled.", { reason: "user-disabled" });
-  const custom = user.customClaims ?? {};
-  const claims: Record<string, unknown> = { sid, mfa };
-  if (typeof custom.tid === "string") claims.tid = custom.tid;
-  if (Array.isArray(custom.roles)) claims.roles = custom.roles;
+  const claims = { sid, mfa };
   if (Buffer.byteLength(JSON.stringify(claims)) > MAX_CLAIMS_BYTES) {
     throw new Error(`session claims exceed ${MAX_CLAIMS_BYTES} bytes`);
   }
@@ -166,20 +186,21 @@ function issued(sid: string, token: string, customToken: string, s: SessionState
 }
 
 /**
- * Starts a new family for `uid`. The caller has already proven identity (ID token) and, when
- * MFA is enrolled, a second factor (`mfa: true`).
+ * Starts a new family for `uid`. The caller has already proven identity with a primary sign-in
+ * at `authTime` (epoch ms) and, when MFA is enrolled, a second factor (`mfa: true`).
  */
 export async function startSession(
-  args: { uid: string; tid: string | null; mfa: boolean; label: string },
+  args: { uid: string; tid: string | null; mfa: boolean; label: string; authTime: number },
   deps: SessionDeps = {},
 ): Promise<IssuedSession> {
   const { db, auth, now, policy } = resolve(deps);
+  // Checked first: a disabled or revoked user gets no session document at all.
+  await assertUserMayContinue(auth, args.uid, args.authTime);
   const sid = randomBytes(16).toString("hex");
   const seed = randomBytes(32).toString("base64url");
   const { keyId, key } = deriveKey(TOKEN_KEY_PURPOSE, { keyring: deps.keyring });
   const token = deriveRefreshToken(key, sid, 0, seed);
   const state = newSession({ ...args, seed, keyId, firstTokenHash: hashToken(token), now: now(), policy });
-  // Mint first: a disabled user gets no session document at all.
   const customToken = await mintCustomToken(auth, args.uid, sid, args.mfa);
   await sessionRef(db, sid).create(toDoc(state));
   metrics.inc("sessions_started_total", { mfa: String(args.mfa) });
@@ -205,9 +226,11 @@ const REJECT_MESSAGES: Record<string, string> = {
  * - current token → rotate (one read, one write, in one transaction);
  * - previous token within the grace interval → the successor already issued (no write), so
  *   concurrent refreshes from two tabs agree on one successor;
- * - the previous token after the grace interval, or any older genuine token → the family is
- *   revoked, the user's Firebase refresh tokens are revoked, and the call fails with
- *   `unauthenticated` / reason `refresh-token-reused`.
+ * - the previous token after the grace interval, or any older genuine token → every session of
+ *   the user is revoked and so are their Firebase refresh tokens (whoever holds the newer token
+ *   may be the thief), and the call fails with `unauthenticated` / reason `refresh-token-reused`;
+ * - a user who is gone, disabled, or revoked their tokens after the session's sign-in → the
+ *   session is revoked and the call fails with `unauthenticated`.
  */
 export async function refreshSession(refreshToken: string, deps: SessionDeps = {}): Promise<IssuedSession> {
   const { db, auth, now, policy } = resolve(deps);
@@ -281,8 +304,8 @@ export async function refreshSession(refreshToken: string, deps: SessionDeps = {
   }
   if (outcome.kind === "reuse") {
     forgetSessionStatus(familyId);
-    // Whoever holds the newer token may be the thief: kill every Firebase session of the user too.
-    await auth.revokeRefreshTokens(outcome.state.uid);
+    // Whoever holds the newer token may be the thief: end every session of the user, Firebase's too.
+    await revokeAllSessions(outcome.state.uid, "refresh-token-reused", deps);
     metrics.inc("session_reuse_detected_total", { reason: outcome.reason });
     log.security("refresh-token-reused", {
       sessionId: familyId,
@@ -293,19 +316,20 @@ export async function refreshSession(refreshToken: string, deps: SessionDeps = {
     });
     throw new AppError(
       "unauthenticated",
-      "This refresh token was already used. The session has been signed out everywhere for your safety.",
+      "This refresh token was already used, so for your safety every session of this account was signed out, on every device.",
       { reason: "refresh-token-reused" },
     );
   }
-  let customToken: string;
   try {
-    customToken = await mintCustomToken(auth, outcome.state.uid, familyId, outcome.state.mfa);
+    await assertUserMayContinue(auth, outcome.state.uid, outcome.state.authTime);
   } catch (error) {
-    if (error instanceof AppError && error.details.reason === "user-disabled") {
-      await revokeSession(outcome.state.uid, familyId, "user-disabled", deps);
+    if (error instanceof AppError && typeof error.details.reason === "string") {
+      await revokeSession(outcome.state.uid, familyId, error.details.reason, deps);
+      metrics.inc("session_refresh_rejected_total", { reason: error.details.reason });
     }
     throw error;
   }
+  const customToken = await mintCustomToken(auth, outcome.state.uid, familyId, outcome.state.mfa);
   metrics.inc("session_rotations_total", { outcome: outcome.rotated ? "rotated" : "grace" });
   return issued(familyId, outcome.token, customToken, outcome.state);
 }
@@ -375,8 +399,9 @@ export async function listSessions(
 
 /**
  * Revokes one of the user's sessions. Another user's session id answers `not-found`, exactly
- * like an unknown one. Firebase ID tokens already minted for it live on until they expire
- * (≤ 1 h) for ordinary functions; sensitive functions refuse them at once.
+ * like an unknown one. ID tokens carrying its `sid` (including those the Firebase SDK keeps
+ * refreshing) are refused by security rules at once and by every function within
+ * SESSION_STATUS_CACHE_SECONDS (at once on this instance).
  */
 export async function revokeSession(
   uid: string,
@@ -402,8 +427,10 @@ export async function revokeSession(
 
 /**
  * Signs the user out everywhere: every active family is revoked and so are the user's Firebase
- * refresh tokens (which ends ID-token based access within the hour, and at once for sensitive
- * functions).
+ * refresh tokens. Every function refuses all of the user's current ID tokens, with or without
+ * a session, within SESSION_STATUS_CACHE_SECONDS (at once on this instance); security rules
+ * refuse the session-bound ones at once and sessionless ones when they expire (≤ 1 h: rules
+ * cannot see Auth's revocation time).
  */
 export async function revokeAllSessions(
   uid: string,
@@ -424,6 +451,7 @@ export async function revokeAllSessions(
     await batch.commit();
   }
   await auth.revokeRefreshTokens(uid);
+  forgetUserState(uid);
   metrics.inc("sessions_revoked_total", { reason }, snap.size);
   log.info("all sessions revoked", { count: snap.size, revocation: reason });
   return { revoked: snap.size };

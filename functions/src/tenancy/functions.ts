@@ -4,42 +4,26 @@
  * Every change to a tenant or a membership is one transaction that reads what it checks, writes,
  * and bumps the tenant's configVersion; after the commit the instance evicts its cached entries
  * and brings the affected user's claims in line (`service.ts`). Claims are a convenience for
- * clients and rules: admission reads the membership on every (uncached) request, so a claim that
- * lags behind never grants anything.
+ * clients: admission and both rules files read the membership, so a claim that lags behind never
+ * grants anything. Invitations are in invitations.ts.
  */
 import type { Transaction } from "firebase-admin/firestore";
 import { z } from "zod";
-import { adminAuth, rootFirestore } from "../platform/admin";
+import { rootFirestore } from "../platform/admin";
 import { FieldPath, FieldValue, isoTime } from "../platform/firestore-sdk";
 import { callable, tenantCallable } from "../platform/callable";
-import { alreadyExists, notFound } from "../platform/errors";
+import { notFound } from "../platform/errors";
 import { describeError, log } from "../platform/logger";
 import { DocId, NoInput, TenantId } from "../platform/validation";
 import { parseRoleDoc } from "../rbac/effective";
-import { isBuiltInRole, type Permission, type RoleDefinition } from "../rbac/permissions";
-import {
-  assertOwnerRemains,
-  assertWithin,
-  MAX_CUSTOM_ROLES,
-  MAX_ROLES_PER_MEMBER,
-  ownerRoleIds,
-  planAssignment,
-} from "../rbac/policy";
+import type { Permission, RoleDefinition } from "../rbac/permissions";
+import { assertOwnerRemains, assertWithin, MAX_CUSTOM_ROLES, ownerRoleIds } from "../rbac/policy";
 import { closure, type CustomRoles } from "../rbac/resolve";
 import { TenantDb } from "./db";
 import { resolveTenant, tenantCache, toTenant } from "./resolver";
 import { bumpConfigVersion, endMembershipClaims, evictLocal, syncClaims } from "./service";
 
 const TenantName = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
-
-const Email = z
-  .string()
-  .trim()
-  .toLowerCase()
-  .max(254, "must be at most 254 characters")
-  .pipe(z.string().email("must be an email address"));
-
-const RoleName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, "must be 1-64 letters, digits, '-' or '_'");
 
 /** A tenant as clients see it. */
 export interface TenantView {
@@ -104,23 +88,6 @@ async function readOwners(tx: Transaction, db: TenantDb, custom: CustomRoles) {
     }
   }
   return [...owners.values()];
-}
-
-/** Finds the Auth user with `email`, creating one (no password, unverified) when there is none. */
-async function findOrCreateUser(email: string): Promise<string> {
-  const auth = adminAuth();
-  try {
-    return (await auth.getUserByEmail(email)).uid;
-  } catch (error) {
-    if ((error as { code?: string }).code !== "auth/user-not-found") throw error;
-  }
-  try {
-    return (await auth.createUser({ email, emailVerified: false })).uid;
-  } catch (error) {
-    // A concurrent invitation created the user between our lookup and create.
-    if ((error as { code?: string }).code !== "auth/email-already-exists") throw error;
-    return (await auth.getUserByEmail(email)).uid;
-  }
 }
 
 export const createTenant = callable(
@@ -255,52 +222,6 @@ export const reactivateTenant = callable(
     platformAdmin: true,
   },
   async ({ data, uid }) => setTenantStatus(data.tenantId, "active", uid),
-);
-
-export const inviteMember = tenantCallable(
-  {
-    name: "inviteMember",
-    description: "Adds a user (found or created by email) to the caller's tenant with the given roles.",
-    input: z.strictObject({
-      email: Email,
-      roles: z
-        .array(RoleName)
-        .min(1, "give at least one role")
-        .max(MAX_ROLES_PER_MEMBER, `at most ${MAX_ROLES_PER_MEMBER} roles`)
-        .default(["member"]),
-    }),
-    permission: "members:invite",
-  },
-  async ({ data, db, uid, permissions, runTransaction }) => {
-    // Refuse an obvious escalation before an Auth account is created for the email; the
-    // transaction below re-checks everything (custom roles included) against fresh data.
-    if (data.roles.every(isBuiltInRole)) assertWithin(closure(data.roles), permissions, "These roles");
-    const invitee = await findOrCreateUser(data.email);
-    const memberRef = db.doc(`members/${invitee}`);
-    const roles = await runTransaction(async (tx) => {
-      const state = await readMembershipState(tx, db, uid);
-      const existing = await tx.get(memberRef);
-      if (activeRolesOf(existing.data())) throw alreadyExists("This user is already a member.");
-      // Unknown roles → invalid-argument; roles granting more than the caller holds → permission-denied.
-      const granted = planAssignment(state.custom, [], data.roles, state.caller);
-      const now = FieldValue.serverTimestamp();
-      tx.set(memberRef, {
-        roles: granted,
-        status: "active",
-        email: data.email,
-        invitedBy: uid,
-        createdAt: now,
-        updatedAt: now,
-      });
-      bumpConfigVersion(tx, db.tenantId);
-      return granted;
-    });
-    evictLocal(db.tenantId, [invitee]);
-    // The invitee's first tenant becomes their active one; otherwise they switch when they choose.
-    const claims = await syncClaims(invitee, { activateIfNone: db.tenantId });
-    log.info("member invited", { member: invitee, roles });
-    return { uid: invitee, email: data.email, roles, active: claims.tid === db.tenantId };
-  },
 );
 
 export const removeMember = tenantCallable(

@@ -1,5 +1,5 @@
 /**
- * Tenancy: tenants, memberships, tenant switching, and the service API other modules use after
+ * Tenancy: tenants, memberships, invitations, tenant switching, and the service API other modules use after
  * they change a membership (`bumpConfigVersion`, `evictLocal`, `syncClaims`).
  */
 export {
@@ -8,8 +8,15 @@ export {
   updateTenant,
   suspendTenant,
   reactivateTenant,
-  inviteMember,
   removeMember,
   listMembers,
   switchTenant,
 } from "./functions";
+export {
+  inviteMember,
+  listMyInvitations,
+  acceptInvitation,
+  declineInvitation,
+  listInvitations,
+  revokeInvitation,
+} from "./invitations";

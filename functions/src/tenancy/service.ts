@@ -6,8 +6,10 @@
  * - `evictLocal(tid, uids)` after the commit, so this instance serves the change at once;
  * - `syncClaims(uid, …)` after the commit, so the caller's custom claims `{tid, roles}` follow.
  *
- * Claims are a convenience for clients and security rules; server-side admission never trusts
- * their roles (it reads the membership), only their `tid` as the caller's choice of tenant.
+ * Claims are a convenience for clients: neither admission nor the security rules (firestore.rules,
+ * storage.rules) trust their roles, all read the membership; `tid` is read only as the caller's
+ * choice of tenant. Session custom tokens carry no `tid`/`roles` (sessions/service.ts), so the
+ * claims set here are what every later ID token shows.
  */
 import type { Auth } from "firebase-admin/auth";
 import type { DocumentSnapshot, Firestore, Transaction } from "firebase-admin/firestore";
@@ -15,6 +17,7 @@ import { adminAuth, rootFirestore } from "../platform/admin";
 import { FieldValue } from "../platform/firestore-sdk";
 import { failedPrecondition, notFound } from "../platform/errors";
 import { log } from "../platform/logger";
+import { forgetUserState } from "../platform/session-guard";
 import { BUILT_IN_ROLES } from "../rbac/permissions";
 import { assertSafeSegment } from "./db";
 import { tenantCache } from "./resolver";
@@ -48,8 +51,15 @@ export function memberPath(tid: string, uid: string): string {
  * requires reads before writes). Caches keyed by configVersion then never serve the old state
  * once they see the new version.
  */
-export function bumpConfigVersion(tx: Transaction, tid: string, firestore: Firestore = rootFirestore()): void {
+export function bumpConfigVersion(
+  tx: Transaction,
+  tid: string,
+  firestore: Firestore = rootFirestore(),
+  /** Other tenant fields the same change sets (one update per document per transaction). */
+  fields: Record<string, unknown> = {},
+): void {
   tx.update(firestore.doc(tenantPath(tid)), {
+    ...fields,
     configVersion: FieldValue.increment(1),
     updatedAt: FieldValue.serverTimestamp(),
   });
@@ -174,13 +184,15 @@ function tenantClaimsOf(claims: Record<string, unknown>): TenantClaims {
 }
 
 /**
- * Ends a removed member's access as far as tokens allow: clears `tid`/`roles` when the removed
- * tenant was active and revokes the user's refresh tokens, so no new ID token carries the old
- * claims. ID tokens already issued stay valid until they expire (≤ 1 h); server admission and
- * security rules check the membership document, so those stale claims open nothing.
+ * Ends a removed member's tokens: clears `tid`/`roles` when the removed tenant was active and
+ * revokes the user's refresh tokens, which also ends every app session started before it
+ * (every function refuses them within SESSION_STATUS_CACHE_SECONDS). ID tokens already issued
+ * keep their claims until they expire (≤ 1 h), but admission and both security rules files check
+ * the membership document, so those stale claims open nothing.
  */
 export async function endMembershipClaims(uid: string, tid: string, deps: SyncDeps = {}): Promise<void> {
   const auth = deps.auth ?? adminAuth();
   await syncClaims(uid, { deactivate: tid }, deps);
   await auth.revokeRefreshTokens(uid);
+  forgetUserState(uid);
 }

@@ -11,7 +11,7 @@
 import { createHmac, randomUUID } from "node:crypto";
 import { Timestamp } from "firebase-admin/firestore";
 import { rootFirestore } from "../../src/platform/admin";
-import { createTestUser, seedTenant, type TestUser } from "../support/firebase";
+import { createTestUser, refreshUser, seedTenant, type TestUser } from "../support/firebase";
 import { callCallable, functionUrl } from "../support/http";
 
 jest.setTimeout(6 * 60_000);
@@ -204,6 +204,8 @@ describe("inbound payment webhooks through the Cloud Tasks emulator", () => {
     const settled = await waitUntilSettled([id], 60_000);
     expect(settled.get(id)?.state).toBe("dead-lettered");
 
+    // Platform-admin functions are sensitive: the operator's sign-in must be recent.
+    await refreshUser(platformAdmin);
     const list = await callCallable<{ items: { id: string; reference: string; status: string }[] }>(
       "adminListDeadLetters",
       { status: "open", limit: 100 },

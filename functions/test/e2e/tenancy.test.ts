@@ -2,6 +2,7 @@
  * Tenancy end to end: real ID tokens from the Auth emulator, callables served by the functions
  * emulator over HTTP, claims that follow tenant creation, switching and removal.
  */
+import { adminAuth } from "../../src/platform/admin";
 import { createTestUser, decode, refreshUser, type TestUser } from "../support/firebase";
 import { callCallable } from "../support/http";
 
@@ -46,13 +47,29 @@ describe("tenancy over HTTP", () => {
     await refreshUser(alice);
     expect((await callCallable<{ id: string }>("getTenant", {}, alice.idToken)).result?.id).toBe(a);
 
-    // Bob is invited to A, becomes active there, reads it, is removed, and is refused after.
-    const invite = await callCallable<{ uid: string; active: boolean }>(
+    // Bob is invited to A; nothing changes for him until he accepts with his verified email.
+    const invite = await callCallable<{ invitationId: string; status: string }>(
       "inviteMember",
       { email: bob.email, roles: ["viewer"] },
       alice.idToken,
     );
-    expect(invite.result).toMatchObject({ uid: bob.uid, active: true });
+    expect(invite.result).toMatchObject({ status: "pending" });
+    await adminAuth().updateUser(bob.uid, { emailVerified: true });
+    await refreshUser(bob);
+    expect((await decode(bob.idToken)).tid).toBeUndefined();
+    const mine = await callCallable<{ invitations: { invitationId: string }[] }>(
+      "listMyInvitations",
+      null,
+      bob.idToken,
+    );
+    expect(mine.result?.invitations.map((i) => i.invitationId)).toEqual([invite.result?.invitationId]);
+    const accepted = await callCallable<{ tenantId: string; active: boolean }>(
+      "acceptInvitation",
+      { invitationId: invite.result?.invitationId },
+      bob.idToken,
+    );
+    expect(accepted.result).toEqual({ tenantId: a, roles: ["viewer"], active: true });
+    // He becomes active there, reads it, is removed, and is refused after.
     await refreshUser(bob);
     expect((await callCallable<{ id: string }>("getTenant", {}, bob.idToken)).result?.id).toBe(a);
     expect((await callCallable("switchTenant", { tenantId: b }, bob.idToken)).error?.status).toBe("NOT_FOUND");

@@ -54,6 +54,7 @@ interface World {
     deliveryId: string;
     roleId: string;
     sessionId: string;
+    invitationId: string;
   };
   /** A string planted in every B document: it must never come back to anyone else. */
   marker: string;
@@ -165,6 +166,18 @@ const CASES: Record<string, Case> = {
       },
     ],
   },
+  listMyInvitations: { valid: () => ({}) },
+  acceptInvitation: {
+    attacks: idAttacks("invitationId", (w) => w.b.invitationId, ["not-found", "failed-precondition"]),
+  },
+  declineInvitation: {
+    attacks: idAttacks("invitationId", (w) => w.b.invitationId, ["not-found", "failed-precondition"]),
+  },
+  listInvitations: { valid: () => ({}) },
+  revokeInvitation: {
+    valid: (w) => ({ invitationId: w.b.invitationId }),
+    attacks: idAttacks("invitationId", (w) => w.b.invitationId, ["not-found"]),
+  },
   removeMember: {
     valid: (w) => ({ uid: w.users.memberB.uid }),
     attacks: idAttacks("uid", (w) => w.users.memberB.uid, ["not-found"]),
@@ -178,7 +191,13 @@ const CASES: Record<string, Case> = {
     attacks: [
       ...idAttacks("tenantId", (w) => w.B, ["not-found"]),
       { label: "into the suspended tenant S", input: (w) => ({ tenantId: w.S }), expect: ["not-found"] },
-      { label: "back into A after removal", as: "staleA", input: (w) => ({ tenantId: w.A }), expect: ["not-found"] },
+      {
+        label: "back into A after removal",
+        as: "staleA",
+        input: (w) => ({ tenantId: w.A }),
+        // Removal revoked the tokens (refused by the session stage) unless within the sign-in's second.
+        expect: ["not-found", "unauthenticated"],
+      },
     ],
   },
 
@@ -403,8 +422,9 @@ function attemptsFor(name: string, spec: FunctionSpec): Attempt[] {
           label: "removed member with stale claims",
           as: "staleA",
           input: valid,
-          // Sensitive functions check revocation first (removal revoked the refresh tokens).
-          expect: spec.sensitive ? ["not-found", "unauthenticated"] : ["not-found"],
+          // Every function checks revocation first (removal revoked the refresh tokens); within
+          // the same second as the sign-in it does not show, and the membership check refuses.
+          expect: ["not-found", "unauthenticated"],
         },
         { label: "token names B, caller is not B's member", as: "claimsB", input: valid, expect: ["not-found"] },
       );
@@ -489,6 +509,7 @@ describe("tenant isolation across every exported function", () => {
       deliveryId: `dv${randomUUID().slice(0, 8)}`,
       roleId: `b-secret-${randomUUID().slice(0, 6)}`,
       sessionId: "",
+      invitationId: randomUUID().replace(/-/g, ""),
     };
     const now = new Date();
     await Promise.all([
@@ -515,6 +536,17 @@ describe("tenant isolation across every exported function", () => {
       db
         .doc(`tenants/${B}/webhookDeliveries/${b.deliveryId}`)
         .set({ endpointId: b.endpointId, eventId: marker, status: "delivered", attempts: [], createdAt: now }),
+      db.doc(`tenants/${B}/invitations/${b.invitationId}`).set({
+        invitationId: b.invitationId,
+        tenantId: B,
+        email: memberB.email,
+        roles: ["member"],
+        status: "pending",
+        invitedBy: ownerB.uid,
+        note: marker,
+        createdAt: now,
+        expireAt: new Date(Date.now() + 86_400_000),
+      }),
       db
         .doc(`tenants/${B}/roles/${b.roleId}`)
         .set({ permissions: ["payments:read"], inherits: [], description: marker }),
@@ -569,7 +601,15 @@ describe("tenant isolation across every exported function", () => {
       S: "s",
       users: { ownerA: user, staleA: user, claimsB: user, ownerS: user, ownerB: user, memberB: user },
       staleToken: { raw: "t", decoded: {} as DecodedIdToken },
-      b: { paymentId: "p", endpointId: "e", deadLetterId: "d", deliveryId: "v", roleId: "r", sessionId: "s" },
+      b: {
+        paymentId: "p",
+        endpointId: "e",
+        deadLetterId: "d",
+        deliveryId: "v",
+        roleId: "r",
+        sessionId: "s",
+        invitationId: "i",
+      },
       marker: "m",
     };
     const data = a.input(fake);

@@ -3,7 +3,7 @@
  * confirmation, drift, replay, lockout, recovery codes, session step-up, disabling, and the
  * tenant policy that requires MFA for roles.
  */
-import { rootFirestore } from "../../src/platform/admin";
+import { adminAuth, rootFirestore } from "../../src/platform/admin";
 import { decryptString } from "../../src/platform/crypto";
 import { metrics } from "../../src/platform/metrics";
 import { configureSessionGuard } from "../../src/platform/session-guard";
@@ -107,8 +107,9 @@ describe("TOTP enrolment", () => {
     });
     expect(recoveryCodes).toHaveLength(10);
     expect(new Set(recoveryCodes).size).toBe(10);
+    // Enrolled now: the password-only token no longer reaches sensitive MFA functions.
     const again = await expectHttpsError(callAs(enrollMfa, user, null), "failed-precondition");
-    expect(again.details).toMatchObject({ reason: "mfa-already-enrolled" });
+    expect(again.details).toMatchObject({ reason: "mfa-required" });
   });
 
   it("refuses confirmation before enrolment and bad input without writing", async () => {
@@ -260,40 +261,59 @@ describe("sessions with MFA", () => {
     expect(doc?.mfaAt).toBeDefined();
   });
 
-  it("disables MFA only with a current code or a recovery code", async () => {
+  it("disables MFA only from an MFA session, with a current code or a recovery code", async () => {
     const { secret, recoveryCodes } = await enrolled(user);
-    await expectHttpsError(callAs(disableMfa, user, { code: "000000" }), "permission-denied");
-    await expectHttpsError(callAs(disableMfa, user, {}), "invalid-argument");
+    const password = await expectHttpsError(
+      callAs(disableMfa, user, { recoveryCode: recoveryCodes[0] }),
+      "failed-precondition",
+    );
+    expect(password.details).toMatchObject({ reason: "mfa-required" });
+    const s = await callAs<IssuedSession>(startSessionFn, user, { code: await codeAt(secret, Date.now() + 30_000) });
+    const mfaSession = { idToken: (await signInWithCustomToken(s.customToken)).idToken };
+    await expectHttpsError(callAs(disableMfa, mfaSession, { code: "000000" }), "permission-denied");
+    await expectHttpsError(callAs(disableMfa, mfaSession, {}), "invalid-argument");
     expect((await mfaDoc(user.uid))?.status).toBe("enabled");
-    await callAs(disableMfa, user, { recoveryCode: recoveryCodes[3] });
+    await callAs(disableMfa, mfaSession, { recoveryCode: recoveryCodes[3] });
     expect(await mfaDoc(user.uid)).toBeUndefined();
+    expect((await adminAuth().getUser(user.uid)).customClaims?.mfaEnrolled).toBeUndefined();
     const second = await enrolled(user);
     expect(second.secret).not.toBe(secret);
-    await callAs(disableMfa, user, { code: await codeAt(second.secret, Date.now() + 30_000) });
+    expect((await adminAuth().getUser(user.uid)).customClaims?.mfaEnrolled).toBe(true);
+    await callAs(disableMfa, mfaSession, { code: await codeAt(second.secret, Date.now() + 30_000) });
     expect(await mfaDoc(user.uid)).toBeUndefined();
   });
 });
 
 describe("tenant MFA policy", () => {
-  it("makes members of covered roles enrol, then verify, before using tenant functions", async () => {
-    const owner = await createTestUser();
-    const member = await createTestUser();
+  it("covers inherited roles: members of covered roles enrol, then verify, before using tenant functions", async () => {
+    const [owner, member, viewer] = await Promise.all([createTestUser(), createTestUser(), createTestUser()]);
     const tid = await seedTenant({
       owner: { user: owner, roles: ["owner"] },
-      member: { user: member, roles: ["member"] },
+      member: { user: member, roles: ["ops"] },
+      viewer: { user: viewer, roles: ["viewer"] },
     });
+    // A custom role inheriting admin: a policy naming admin covers it (and owner, who inherits admin).
+    await rootFirestore()
+      .doc(`tenants/${tid}/roles/ops`)
+      .set({ permissions: [], inherits: ["admin"] });
 
-    // The owner may not lock themselves out.
+    // The owner may not lock themselves out: owner inherits admin.
     const self = await expectHttpsError(
-      callAs(setTenantMfaPolicy, owner, { requiredRoles: ["owner"] }),
+      callAs(setTenantMfaPolicy, owner, { requiredRoles: ["admin"] }),
       "failed-precondition",
     );
     expect(self.details).toMatchObject({ reason: "mfa-enrollment-required" });
-    await expectHttpsError(callAs(setTenantMfaPolicy, member, { requiredRoles: ["member"] }), "permission-denied");
-    expect(await callAs(setTenantMfaPolicy, owner, { requiredRoles: ["member", "member"] })).toEqual({
-      requiredRoles: ["member"],
+    await expectHttpsError(callAs(setTenantMfaPolicy, viewer, { requiredRoles: ["viewer"] }), "permission-denied");
+    const ownerMfa = await enrolled(owner);
+    const os = await callAs<IssuedSession>(startSessionFn, owner, {
+      code: await codeAt(ownerMfa.secret, Date.now() + 30_000),
     });
-    expect((await rootFirestore().doc(`tenants/${tid}`).get()).get("mfaRequiredRoles")).toEqual(["member"]);
+    const ownerSession = { idToken: (await signInWithCustomToken(os.customToken)).idToken };
+    expect(await callAs(setTenantMfaPolicy, ownerSession, { requiredRoles: ["admin", "admin"] })).toEqual({
+      requiredRoles: ["admin"],
+    });
+    const stored = (await rootFirestore().doc(`tenants/${tid}`).get()).data();
+    expect(stored).toMatchObject({ mfaRequiredRoles: ["admin"], mfaPolicyRoles: ["admin", "ops", "owner"] });
 
     const notEnrolled = await expectHttpsError(callAs(getTenant, member, null), "failed-precondition");
     expect(notEnrolled.details).toMatchObject({ reason: "mfa-enrollment-required" });
@@ -306,7 +326,7 @@ describe("tenant MFA policy", () => {
     const view = await callAs<{ id: string }>(getTenant, { idToken }, null);
     expect(view.id).toBe(tid);
     // Roles outside the policy are unaffected.
-    await expect(callAs(getTenant, owner, null)).resolves.toMatchObject({ id: tid });
+    await expect(callAs(getTenant, viewer, null)).resolves.toMatchObject({ id: tid });
   });
 });
 

@@ -1,7 +1,8 @@
 /**
  * Sessions against the real Firestore and Auth emulators: rotation, the grace interval, reuse
- * detection revoking the family and the user's Firebase tokens, concurrency, expiry, revocation,
- * the sensitive-function session check and the custom-token claims.
+ * detection revoking every session and the user's Firebase tokens, concurrency, expiry,
+ * revocation (by the user, a password change, revokeRefreshTokens, disable, delete), the session
+ * check on every function, fork attempts and the custom-token claims.
  */
 import { createHash } from "node:crypto";
 import { adminAuth, rootFirestore } from "../../src/platform/admin";
@@ -16,6 +17,7 @@ import {
 } from "../../src/sessions";
 import { refreshSession, startSession, type IssuedSession } from "../../src/sessions/service";
 import { enrollMfa } from "../../src/mfa";
+import { whoami } from "../../src/auth";
 import {
   callAs,
   countOps,
@@ -51,9 +53,11 @@ beforeEach(async () => {
 afterAll(() => configureSessionGuard());
 
 describe("starting a session", () => {
-  it("issues a refresh token and a custom token with tid, roles, sid and mfa claims well under 1,000 bytes", async () => {
+  it("mints a custom token carrying only sid and mfa; tid and roles in the ID token come from the stored claims", async () => {
     const issued = await callAs<IssuedSession>(startSessionFn, user, { label: "laptop" });
     expect(issued.refreshToken.startsWith(`${issued.sessionId}.0.`)).toBe(true);
+    const minted = JSON.parse(Buffer.from(issued.customToken.split(".")[1], "base64url").toString("utf8"));
+    expect(minted.claims).toEqual({ sid: issued.sessionId, mfa: false });
     const { idToken } = await signInWithCustomToken(issued.customToken);
     const token = await decode(idToken);
     expect(token.uid).toBe(user.uid);
@@ -88,6 +92,23 @@ describe("starting a session", () => {
   it("requires a signed-in caller", async () => {
     await expectHttpsError(callAs(startSessionFn, null, {}), "unauthenticated");
   });
+
+  it("refuses a sign-in made with a session's own custom token: no forked family", async () => {
+    const s = await callAs<IssuedSession>(startSessionFn, user, {});
+    const r = await callAs<IssuedSession>(refreshSessionFn, null, { refreshToken: s.refreshToken });
+    const { idToken } = await signInWithCustomToken(r.customToken);
+    const { ops } = await countOps(async () => {
+      const err = await expectHttpsError(callAs(startSessionFn, { idToken }, {}), "failed-precondition");
+      expect(err.details).toMatchObject({ reason: "session-token" });
+    });
+    expect(ops.log.filter((e) => e.kind !== "read" && e.path.startsWith("sessions/"))).toEqual([]);
+  });
+
+  it("refuses a sign-in older than RECENT_SIGN_IN_SECONDS", async () => {
+    configureSessionGuard({ ttlMs: 0, policy: { sessionRequired: false, recentSignInMs: 0 } });
+    const err = await expectHttpsError(callAs(startSessionFn, user, {}), "failed-precondition");
+    expect(err.details).toMatchObject({ reason: "recent-sign-in-required" });
+  });
 });
 
 describe("refresh token rotation", () => {
@@ -115,7 +136,7 @@ describe("refresh token rotation", () => {
   it("answers the previous token inside the grace interval with the same successor, without a write", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t" }, deps);
+    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
     const s1 = await refreshSession(s0.refreshToken, deps);
     c.advance(10_000);
     const { result: again, ops } = await countOps(() => refreshSession(s0.refreshToken, deps));
@@ -142,10 +163,17 @@ describe("refresh token rotation", () => {
 });
 
 describe("reuse detection", () => {
-  it("revokes the family and the user's Firebase tokens when the previous token comes back after the grace interval", async () => {
+  it("revokes every session and the user's Firebase tokens when the previous token comes back after the grace interval", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t" }, deps);
+    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
+    const elsewhere = await startSession({
+      uid: user.uid,
+      tid: null,
+      mfa: false,
+      label: "t2",
+      authTime: Date.now(),
+    });
     const s1 = await refreshSession(s0.refreshToken, deps);
     const { idToken } = await signInWithCustomToken(s1.customToken);
     await adminAuth().verifyIdToken(idToken, true);
@@ -158,6 +186,12 @@ describe("reuse detection", () => {
       (e: unknown) => e as { code: string; details: { reason: string } },
     );
     expect(err).toMatchObject({ code: "unauthenticated", details: { reason: "refresh-token-reused" } });
+    // The message says every session on every device: so it is.
+    expect(String((err as unknown as Error).message)).toMatch(/every session/);
+    expect(await sessionDoc(elsewhere.sessionId)).toMatchObject({
+      status: "revoked",
+      revokedReason: "refresh-token-reused",
+    });
     expect(metrics.value("session_reuse_detected_total", { reason: "previous-after-grace" })).toBe(before + 1);
     expect(await sessionDoc(s0.sessionId)).toMatchObject({ status: "revoked", revokedReason: "refresh-token-reused" });
     // The thief's (or victim's) newer token is dead too …
@@ -173,7 +207,7 @@ describe("reuse detection", () => {
   it("treats an older token as reuse even inside the grace interval", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t" }, deps);
+    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
     const s1 = await refreshSession(s0.refreshToken, deps);
     await refreshSession(s1.refreshToken, deps);
     await expect(refreshSession(s0.refreshToken, deps)).rejects.toMatchObject({
@@ -192,6 +226,33 @@ describe("reuse detection", () => {
     expect(await sessionDoc(s0.sessionId)).toMatchObject({ status: "revoked", revokedReason: "user-disabled" });
   });
 
+  it("ends the session once the user changes their password or their tokens are revoked", async () => {
+    for (const revokeTokens of [
+      (uid: string) => adminAuth().updateUser(uid, { password: "another-horse-battery" }),
+      (uid: string) => adminAuth().revokeRefreshTokens(uid),
+    ]) {
+      const u = await createTestUser();
+      const s0 = await startSession({ uid: u.uid, tid: null, mfa: false, label: "t", authTime: Date.now() });
+      await refreshSession(s0.refreshToken);
+      // Revocation has one-second granularity (auth_time vs tokensValidAfterTime).
+      await new Promise((r) => setTimeout(r, 1100));
+      await revokeTokens(u.uid);
+      await expect(refreshSession(s0.refreshToken)).rejects.toMatchObject({
+        code: "unauthenticated",
+        details: { reason: "tokens-revoked" },
+      });
+      expect(await sessionDoc(s0.sessionId)).toMatchObject({ status: "revoked", revokedReason: "tokens-revoked" });
+    }
+  });
+
+  it("ends the session of a deleted user", async () => {
+    const u = await createTestUser();
+    const s0 = await startSession({ uid: u.uid, tid: null, mfa: false, label: "t", authTime: Date.now() });
+    await adminAuth().deleteUser(u.uid);
+    await expect(refreshSession(s0.refreshToken)).rejects.toMatchObject({ details: { reason: "user-deleted" } });
+    expect((await sessionDoc(s0.sessionId)).status).toBe("revoked");
+  });
+
   it("rejects a forged token for a real family without revoking it", async () => {
     const s0 = await callAs<IssuedSession>(startSessionFn, user, {});
     const forged = `${s0.sessionId}.0.${"A".repeat(43)}`;
@@ -208,7 +269,7 @@ describe("expiry", () => {
   it("ends a session at its absolute expiry even when refreshed every day", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    let s = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t" }, deps);
+    let s = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
     for (let day = 0; day < 29; day++) {
       c.advance(DAY);
       s = await refreshSession(s.refreshToken, deps);
@@ -224,7 +285,7 @@ describe("expiry", () => {
   it("ends a session unused for the idle interval", async () => {
     const c = clock();
     const deps = { now: c.now, policy };
-    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t" }, deps);
+    const s0 = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() }, deps);
     c.advance(6 * DAY);
     const s1 = await refreshSession(s0.refreshToken, deps);
     c.advance(7 * DAY - 1);
@@ -274,20 +335,26 @@ describe("listing and revoking sessions", () => {
   });
 });
 
-describe("sensitive functions check the session", () => {
+describe("every function checks the session", () => {
   it("refuses a token whose session was revoked, even though the ID token itself is valid", async () => {
     const s = await callAs<IssuedSession>(startSessionFn, user, {});
     const { idToken } = await signInWithCustomToken(s.customToken);
     await callAs(enrollMfa, { idToken }, null);
+    await callAs(whoami, { idToken }, null);
     await callAs(revokeSessionFn, user, { sessionId: s.sessionId });
-    const err = await expectHttpsError(callAs(enrollMfa, { idToken }, null), "unauthenticated");
-    expect(err.details).toMatchObject({ reason: "session-inactive" });
+    for (const fn of [enrollMfa, whoami, listSessionsFn] as never[]) {
+      const err = await expectHttpsError(callAs(fn, { idToken }, null), "unauthenticated");
+      expect(err.details).toMatchObject({ reason: "session-revoked" });
+    }
   });
 
   it("caches an active answer for the configured seconds, no longer", async () => {
     const c = clock();
     configureSessionGuard({ ttlMs: 5000, now: c.now });
-    const s = await startSession({ uid: user.uid, tid: null, mfa: false, label: "t" }, { now: c.now });
+    const s = await startSession(
+      { uid: user.uid, tid: null, mfa: false, label: "t", authTime: Date.now() },
+      { now: c.now },
+    );
     expect(await isSessionActive(s.sessionId, user.uid)).toBe(true);
     // Revoked by "another instance": straight in the database, this instance's cache untouched.
     await rootFirestore().doc(`sessions/${s.sessionId}`).update({ status: "revoked" });

@@ -6,10 +6,15 @@ import { adminAuth, rootFirestore } from "../../src/platform/admin";
 import {
   createTenant,
   getTenant,
+  acceptInvitation,
+  declineInvitation,
   inviteMember,
+  listInvitations,
   listMembers,
+  listMyInvitations,
   reactivateTenant,
   removeMember,
+  revokeInvitation,
   suspendTenant,
   switchTenant,
   updateTenant,
@@ -53,7 +58,7 @@ const under = (ops: OperationLog, tid: string) =>
 
 describe("createTenant", () => {
   it("makes the caller the owner and the new tenant their active one, keeping their other claims", async () => {
-    const user = await createTestUser({ claims: { platformAdmin: true, sid: "fam_1", mfa: true } });
+    const user = await createTestUser({ claims: { platformAdmin: true, plan: "pro" } });
     const result = await callAs(createTenant, user, { name: "  Acme Ltd  " });
     expect(result).toMatchObject({ name: "Acme Ltd", roles: ["owner"], refreshToken: true });
 
@@ -63,7 +68,7 @@ describe("createTenant", () => {
     expect(member.data()).toMatchObject({ roles: ["owner"], status: "active", email: user.email });
 
     const claims = await claimsOf(user.uid);
-    expect(claims).toEqual({ platformAdmin: true, sid: "fam_1", mfa: true, tid: result.tenantId, roles: ["owner"] });
+    expect(claims).toEqual({ platformAdmin: true, plan: "pro", tid: result.tenantId, roles: ["owner"] });
     expect(claimsBytes(claims)).toBeLessThan(CLAIMS_LIMIT_BYTES / 4);
     const token = await decode((await refreshUser(user)).idToken);
     expect({ tid: token.tid, roles: token.roles }).toEqual({ tid: result.tenantId, roles: ["owner"] });
@@ -156,8 +161,9 @@ describe("suspendTenant and reactivateTenant", () => {
   });
 });
 
-describe("inviteMember", () => {
+describe("invitations", () => {
   let owner: TestUser, admin: TestUser, viewer: TestUser, tid: string;
+  type Invitation = { invitationId: string; tenantId: string; email: string; roles: string[]; status: string };
 
   beforeAll(async () => {
     [owner, admin, viewer] = await Promise.all([createTestUser(), createTestUser(), createTestUser()]);
@@ -168,46 +174,134 @@ describe("inviteMember", () => {
     });
   });
 
-  it("creates the Auth user for a new email, adds the membership and makes it their active tenant", async () => {
+  /** Marks the user's email verified (what the email link does) and signs in again. */
+  async function verify(user: TestUser): Promise<TestUser> {
+    await adminAuth().updateUser(user.uid, { emailVerified: true });
+    return refreshUser(user);
+  }
+  const invitationsOf = async (email: string) =>
+    (await db().collection(`tenants/${tid}/invitations`).where("email", "==", email).get()).docs.map((d) => d.data());
+
+  it("records a pending invitation for a new email: no Auth account, no membership, no claims", async () => {
     const email = `New.${newTenantId()}@Example.test`;
     const before = await configVersion(tid);
     const result = await callAs(inviteMember, admin, { email, roles: ["member"] });
-    expect(result).toMatchObject({ email: email.toLowerCase(), roles: ["member"], active: true });
-    const user = await adminAuth().getUserByEmail(email.toLowerCase());
-    expect(user.uid).toBe(result.uid);
-    expect((await db().doc(`tenants/${tid}/members/${user.uid}`).get()).data()).toMatchObject({
+    expect(result).toMatchObject({ email: email.toLowerCase(), roles: ["member"], status: "pending" });
+    expect(new Date(result.expiresAt).getTime() - Date.now()).toBeGreaterThan(6 * 86_400_000);
+    await expect(adminAuth().getUserByEmail(email.toLowerCase())).rejects.toMatchObject({
+      code: "auth/user-not-found",
+    });
+    expect(await invitationsOf(email.toLowerCase())).toEqual([
+      expect.objectContaining({ status: "pending", roles: ["member"], invitedBy: admin.uid, tenantId: tid }),
+    ]);
+    expect(await configVersion(tid)).toBe(before);
+
+    // The new user signs up with that address; only once it is verified do they see and accept it.
+    const invitee = await createTestUser({ email: email.toLowerCase() });
+    const unverified = await expectHttpsError(callAs(listMyInvitations, invitee, null), "failed-precondition");
+    expect(unverified.details).toMatchObject({ reason: "email-not-verified" });
+    await expectHttpsError(
+      callAs(acceptInvitation, invitee, { invitationId: result.invitationId }),
+      "failed-precondition",
+    );
+    await verify(invitee);
+    const mine = await callAs<{ invitations: (Invitation & { tenantName: string })[] }>(
+      listMyInvitations,
+      invitee,
+      null,
+    );
+    expect(mine.invitations).toEqual([
+      expect.objectContaining({ invitationId: result.invitationId, tenantId: tid, tenantName: `Tenant ${tid}` }),
+    ]);
+    const accepted = await callAs(acceptInvitation, invitee, { invitationId: result.invitationId });
+    expect(accepted).toEqual({ tenantId: tid, roles: ["member"], active: true });
+    expect((await db().doc(`tenants/${tid}/members/${invitee.uid}`).get()).data()).toMatchObject({
       roles: ["member"],
       status: "active",
       email: email.toLowerCase(),
       invitedBy: admin.uid,
     });
-    expect(await claimsOf(user.uid)).toEqual({ tid, roles: ["member"] });
+    expect(await claimsOf(invitee.uid)).toEqual({ tid, roles: ["member"] });
     expect(await configVersion(tid)).toBe(before + 1);
+    const again = await expectHttpsError(
+      callAs(acceptInvitation, invitee, { invitationId: result.invitationId }),
+      "failed-precondition",
+    );
+    expect(again.details).toMatchObject({ reason: "invitation-not-pending" });
   });
 
-  it("finds an existing user and leaves their active tenant alone", async () => {
-    const other = await createTestUser();
+  it("lets an existing user accept without changing their active tenant", async () => {
+    const other = await verify(await createTestUser());
     const home = await seedTenant({ other: { user: other, roles: ["owner"] } });
-    const result = await callAs(inviteMember, owner, { email: other.email });
-    expect(result).toMatchObject({ uid: other.uid, roles: ["member"], active: false });
+    await verify(other);
+    const invited = await callAs(inviteMember, owner, { email: other.email });
     expect(await claimsOf(other.uid)).toEqual({ tid: home, roles: ["owner"] });
+    await expectHttpsError(callAs(inviteMember, owner, { email: other.email }), "already-exists");
+    expect(await callAs(acceptInvitation, other, { invitationId: invited.invitationId })).toEqual({
+      tenantId: tid,
+      roles: ["member"],
+      active: false,
+    });
+    expect(await claimsOf(other.uid)).toEqual({ tid: home, roles: ["owner"] });
+    // Now a member: a second invitation is refused.
     await expectHttpsError(callAs(inviteMember, owner, { email: other.email }), "already-exists");
   });
 
-  it("refuses to grant more than the caller holds, unknown roles, and callers without members:invite", async () => {
-    const email = `esc-${newTenantId()}@example.test`;
-    const escalation = await expectHttpsError(
-      callAs(inviteMember, admin, { email, roles: ["owner"] }),
-      "permission-denied",
+  it("answers not-found to anyone but the invitee, and honours decline, revoke and expiry", async () => {
+    const [a, b, stranger] = await Promise.all([createTestUser(), createTestUser(), createTestUser()]);
+    await Promise.all([verify(a), verify(b), verify(stranger)]);
+    const ia = await callAs(inviteMember, admin, { email: a.email });
+    const ib = await callAs(inviteMember, admin, { email: b.email });
+    await expectHttpsError(callAs(acceptInvitation, stranger, { invitationId: ia.invitationId }), "not-found");
+    await expectHttpsError(callAs(declineInvitation, stranger, { invitationId: ia.invitationId }), "not-found");
+
+    const listed = await callAs<{ invitations: Invitation[] }>(listInvitations, admin, null);
+    expect(listed.invitations.map((i) => i.invitationId)).toEqual(
+      expect.arrayContaining([ia.invitationId, ib.invitationId]),
     );
-    expect((escalation.details as { reason?: string }).reason).toBe("escalation");
-    // Refused before an Auth account was made for the address.
+    await expectHttpsError(callAs(listInvitations, viewer, null), "permission-denied");
+
+    expect(await callAs(declineInvitation, a, { invitationId: ia.invitationId })).toMatchObject({ status: "declined" });
+    await expectHttpsError(callAs(acceptInvitation, a, { invitationId: ia.invitationId }), "failed-precondition");
+
+    await expectHttpsError(callAs(revokeInvitation, viewer, { invitationId: ib.invitationId }), "permission-denied");
+    expect(await callAs(revokeInvitation, admin, { invitationId: ib.invitationId })).toMatchObject({
+      status: "revoked",
+    });
+    await expectHttpsError(callAs(acceptInvitation, b, { invitationId: ib.invitationId }), "failed-precondition");
+    expect((await db().doc(`tenants/${tid}/members/${b.uid}`).get()).exists).toBe(false);
+
+    // Expired (the TTL policy deletes it later; until then it cannot be accepted).
+    const ic = await callAs(inviteMember, admin, { email: stranger.email });
+    await db()
+      .doc(`tenants/${tid}/invitations/${ic.invitationId}`)
+      .update({ expireAt: new Date(Date.now() - 1000) });
+    const expired = await expectHttpsError(
+      callAs(acceptInvitation, stranger, { invitationId: ic.invitationId }),
+      "failed-precondition",
+    );
+    expect(expired.details).toMatchObject({ reason: "invitation-expired" });
+    expect((await callAs<{ invitations: Invitation[] }>(listMyInvitations, stranger, null)).invitations).toEqual([]);
+  });
+
+  it("refuses bad input, escalation and callers without members:invite, writing nothing", async () => {
+    const email = `esc-${newTenantId()}@example.test`;
+    const { ops } = await countOps(async () => {
+      const escalation = await expectHttpsError(
+        callAs(inviteMember, admin, { email, roles: ["owner"] }),
+        "permission-denied",
+      );
+      expect((escalation.details as { reason?: string }).reason).toBe("escalation");
+      await expectHttpsError(callAs(inviteMember, admin, { email, roles: ["no-such-role"] }), "invalid-argument");
+      await expectHttpsError(callAs(inviteMember, viewer, { email }), "permission-denied");
+      await expectHttpsError(callAs(inviteMember, admin, { email: "not-an-email" }), "invalid-argument");
+      await expectHttpsError(callAs(inviteMember, admin, { email, roles: [] }), "invalid-argument");
+      await expectHttpsError(callAs(acceptInvitation, admin, { invitationId: "../x" }), "invalid-argument");
+      await expectHttpsError(callAs(revokeInvitation, admin, { invitationId: "0".repeat(32) }), "not-found");
+    });
+    expect(ops.log.filter((e) => e.kind !== "read" && e.path.startsWith(`tenants/${tid}`))).toEqual([]);
     await expect(adminAuth().getUserByEmail(email)).rejects.toMatchObject({ code: "auth/user-not-found" });
-    await expectHttpsError(callAs(inviteMember, admin, { email, roles: ["no-such-role"] }), "invalid-argument");
-    await expectHttpsError(callAs(inviteMember, viewer, { email }), "permission-denied");
-    await expectHttpsError(callAs(inviteMember, admin, { email: "not-an-email" }), "invalid-argument");
-    const members = await db().collection(`tenants/${tid}/members`).where("email", "==", email).get();
-    expect(members.size).toBe(0);
+    expect(await invitationsOf(email)).toEqual([]);
   });
 });
 
@@ -242,9 +336,10 @@ describe("removeMember", () => {
     expect(await configVersion(tid)).toBe(before + 1);
     expect(await claimsOf(member.uid)).toEqual({ platformAdmin: true });
     await expect(adminAuth().verifyIdToken(staleToken, true)).rejects.toMatchObject({ code: "auth/id-token-revoked" });
-    // Deployed callables do not check revocation, so the stale token (still naming the tenant)
-    // reaches admission, which checks the membership and says not-found.
-    await expectHttpsError(callWithToken(getTenant, staleDecoded, staleToken), "not-found");
+    // Every function checks the user's revocation time, so the stale token (still naming the
+    // tenant) is refused before the tenant is even resolved.
+    const refused = await expectHttpsError(callWithToken(getTenant, staleDecoded, staleToken), "unauthenticated");
+    expect(refused.details).toMatchObject({ reason: "tokens-revoked" });
   });
 
   it("refuses to remove the last owner, and an admin removing an owner", async () => {
@@ -413,7 +508,7 @@ describe("tenant cache over the emulator", () => {
 });
 
 describe("concurrent membership changes", () => {
-  it("lets exactly one of two simultaneous invitations of the same new email succeed", async () => {
+  it("records exactly one of two simultaneous invitations of the same new email", async () => {
     const owner = await createTestUser();
     const tid = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
     const email = `race-${newTenantId()}@example.test`;
@@ -424,8 +519,8 @@ describe("concurrent membership changes", () => {
     expect(results.filter((r) => r.status === "fulfilled")).toHaveLength(1);
     const rejected = results.find((r) => r.status === "rejected") as PromiseRejectedResult;
     expect(rejected.reason).toMatchObject({ code: "already-exists" });
-    const members = await db().collection(`tenants/${tid}/members`).where("email", "==", email).get();
-    expect(members.size).toBe(1);
+    const invitations = await db().collection(`tenants/${tid}/invitations`).where("email", "==", email).get();
+    expect(invitations.docs.map((d) => d.get("status"))).toEqual(["pending"]);
   });
 
   it("never leaves a tenant without an owner when two owners remove each other at once", async () => {

@@ -1,9 +1,7 @@
 /**
- * firestore.rules and storage.rules against the official emulators, through
- * @firebase/rules-unit-testing: every match block, each allow with a matching deny.
- *
- * The Firestore rules always run (on the stack's official emulator, FIRESTORE_CLIENT_HOST); the
- * Storage rules are skipped, with one printed line, where no Storage emulator runs (emulators.ts).
+ * firestore.rules against the official emulator, through @firebase/rules-unit-testing: every
+ * match block, each allow with a matching deny. They always run (on the stack's official
+ * emulator, FIRESTORE_CLIENT_HOST). Sessions, MFA and storage.rules are in sessions-rules.test.ts.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -46,8 +44,6 @@ function token(uid: string, override: Partial<{ tid: string; roles: string[] }> 
   const m = members[uid];
   return { tid: override.tid ?? m?.tid, roles: override.roles ?? m?.roles } as TokenOptions;
 }
-
-const describeStorage = emulators.storage ? describe : describe.skip;
 
 describe("firestore.rules", () => {
   let env: RulesTestEnvironment;
@@ -249,82 +245,5 @@ describe("firestore.rules", () => {
         expect(snap.exists).toBe(true);
       });
     });
-  });
-});
-
-describeStorage("storage.rules", () => {
-  let env: RulesTestEnvironment;
-  const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 1, 2, 3, 4]);
-
-  const storage = (uid: string, override?: Partial<{ tid: string; roles: string[] }>) =>
-    env.authenticatedContext(uid, token(uid, override)).storage();
-
-  beforeAll(async () => {
-    env = await initializeTestEnvironment({
-      projectId: PROJECT,
-      storage: {
-        rules: readFileSync(join(ROOT, "storage.rules"), "utf8"),
-        host: emulators.storage?.host,
-        port: emulators.storage?.port,
-      },
-    });
-  });
-
-  beforeEach(async () => {
-    await env.clearStorage();
-    await env.withSecurityRulesDisabled(async (ctx) => {
-      for (const tid of [A, B]) {
-        await ctx.storage().ref(`tenants/${tid}/files/logo.png`).put(png, { contentType: "image/png" });
-      }
-      await ctx.storage().ref("public/readme.txt").put(png, { contentType: "text/plain" });
-    });
-  });
-
-  afterAll(async () => {
-    await env?.cleanup();
-  });
-
-  it("lets a viewer of the tenant read its objects", async () => {
-    await assertSucceeds(storage("viewerA").ref(`tenants/${A}/files/logo.png`).getMetadata());
-  });
-  it("refuses reads from another tenant's token, a token without roles, and signed-out callers", async () => {
-    await assertFails(storage("viewerB").ref(`tenants/${A}/files/logo.png`).getMetadata());
-    await assertFails(storage("viewerA", { roles: [] }).ref(`tenants/${A}/files/logo.png`).getMetadata());
-    await assertFails(env.unauthenticatedContext().storage().ref(`tenants/${A}/files/logo.png`).getMetadata());
-  });
-  it("lets a member upload an allowed type within the size limit", async () => {
-    await assertSucceeds(
-      storage("memberA").ref(`tenants/${A}/files/new.png`).put(png, { contentType: "image/png" }).then(),
-    );
-    await assertSucceeds(
-      storage("memberA").ref(`tenants/${A}/files/logo.png`).put(png, { contentType: "image/png" }).then(),
-    );
-  });
-  it("refuses uploads by viewers, into another tenant, and of custom-role-only tokens", async () => {
-    await assertFails(storage("viewerA").ref(`tenants/${A}/files/v.png`).put(png, { contentType: "image/png" }).then());
-    await assertFails(storage("memberA").ref(`tenants/${B}/files/x.png`).put(png, { contentType: "image/png" }).then());
-    await assertFails(storage("customA").ref(`tenants/${A}/files/c.png`).put(png, { contentType: "image/png" }).then());
-  });
-  it("refuses uploads over 10 MiB, empty ones, and disallowed content types", async () => {
-    const big = new Uint8Array(10 * 1024 * 1024 + 1);
-    await assertFails(
-      storage("ownerA").ref(`tenants/${A}/files/big.pdf`).put(big, { contentType: "application/pdf" }).then(),
-    );
-    await assertFails(
-      storage("ownerA").ref(`tenants/${A}/files/empty.png`).put(new Uint8Array(0), { contentType: "image/png" }).then(),
-    );
-    await assertFails(storage("ownerA").ref(`tenants/${A}/files/x.html`).put(png, { contentType: "text/html" }).then());
-    const exact = new Uint8Array(10 * 1024 * 1024);
-    await assertSucceeds(
-      storage("ownerA").ref(`tenants/${A}/files/exact.pdf`).put(exact, { contentType: "application/pdf" }).then(),
-    );
-  });
-  it("lets an admin delete and refuses a member", async () => {
-    await assertFails(storage("memberA").ref(`tenants/${A}/files/logo.png`).delete());
-    await assertSucceeds(storage("adminA").ref(`tenants/${A}/files/logo.png`).delete());
-  });
-  it("refuses everything outside tenants/", async () => {
-    await assertFails(storage("ownerA").ref("public/readme.txt").getMetadata());
-    await assertFails(storage("ownerA").ref("public/new.png").put(png, { contentType: "image/png" }).then());
   });
 });

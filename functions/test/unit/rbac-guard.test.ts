@@ -20,8 +20,32 @@ import { NoInput } from "../../src/platform/validation";
 import { clearPermissionCaches, describeRequirement } from "../../src/rbac/effective";
 import { can, guard, requires } from "../../src/rbac/guard";
 import { TenantCache, setTenantCache } from "../../src/tenancy/resolver";
+import { configureSessionGuard } from "../../src/platform/session-guard";
 
 const TID = "t-guard";
+/** The one app session these tests know: MFA-verified, active for an hour. */
+const MFA_SID = "0".repeat(31) + "1";
+
+// The session stage's two sources, answered in-process: every user exists and is not revoked,
+// and MFA_SID names a live MFA-verified session of whoever asks.
+const users = { getUser: async () => ({ disabled: false, customClaims: {} }) };
+const sessionsDb = {
+  doc: (path: string) => ({
+    get: async () => {
+      const live = path === `sessions/${MFA_SID}`;
+      const at = (ms: number) => ({ toMillis: () => ms });
+      const data = {
+        uid: "u-admin",
+        status: "active",
+        mfa: true,
+        expiresAt: at(Date.now() + 3_600_000),
+        idleExpiresAt: at(Date.now() + 3_600_000),
+      };
+      return { exists: live, data: () => (live ? { ...data, uid: currentUid } : undefined) };
+    },
+  }),
+};
+let currentUid = "";
 
 const createPaymentProbe = tenantCallable(
   { name: "createPaymentProbe", description: "test only", input: NoInput, permission: "payments:create" },
@@ -70,6 +94,7 @@ const mfaProbe = tenantCallable(
 type Runnable = { run: (request: CallableRequest) => Promise<unknown> };
 
 function request(uid: string | null, data: unknown = {}, claims: Record<string, unknown> = {}): CallableRequest {
+  currentUid = uid ?? "";
   return {
     data,
     auth: uid ? { uid, token: { uid, tid: TID, ...claims } as never, rawToken: "not-used" } : undefined,
@@ -109,11 +134,18 @@ beforeEach(() => {
   cache.setMember(TID, "u-stranger", null); // known not to be a member
   setTenantCache(cache);
   clearPermissionCaches();
+  configureSessionGuard({
+    auth: users as never,
+    firestore: sessionsDb as never,
+    ttlMs: 0,
+    policy: { sessionRequired: false, recentSignInMs: 300_000 },
+  });
   warn.mockClear();
 });
 
 afterEach(() => {
   setTenantCache(undefined);
+  configureSessionGuard();
 });
 
 function denialLogs(): Record<string, unknown>[] {
@@ -198,9 +230,16 @@ describe("requireMfa", () => {
     expect(error.details).toMatchObject({ reason: "mfa-required" });
   });
 
+  it("ignores an `mfa: true` claim that no live MFA session backs", async () => {
+    const error = await rejection(mfaProbe.run(request("u-admin", {}, { mfa: true })));
+    expect(error.details).toMatchObject({ reason: "mfa-required" });
+  });
+
   it("admits an MFA session that also holds the permission, and still checks the permission", async () => {
-    await expect(mfaProbe.run(request("u-admin", {}, { mfa: true }))).resolves.toBe("ok");
-    expect((await rejection(mfaProbe.run(request("u-none", {}, { mfa: true })))).code).toBe("permission-denied");
+    await expect(mfaProbe.run(request("u-admin", {}, { sid: MFA_SID, mfa: true }))).resolves.toBe("ok");
+    expect((await rejection(mfaProbe.run(request("u-none", {}, { sid: MFA_SID, mfa: true })))).code).toBe(
+      "permission-denied",
+    );
   });
 });
 

@@ -38,6 +38,7 @@ function start(now = 0): SessionState {
     seed,
     keyId: "1",
     firstTokenHash: hashToken(tokenOf(0)),
+    authTime: now,
     now,
     policy,
   });
