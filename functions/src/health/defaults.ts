@@ -3,6 +3,8 @@
  * functions, the dead-letter Pub/Sub topic, the tenant-objects bucket and every secret.
  */
 import { params, runtime, secrets } from "../platform/config";
+import { parseKeyring } from "../platform/crypto";
+import { ConfigError } from "../platform/errors";
 import { specOf } from "../platform/spec";
 import {
   authReachable,
@@ -33,7 +35,15 @@ export const SECRET_TARGETS: readonly SecretTarget[] = [
   {
     name: "DATA_ENCRYPTION_KEY",
     value: () => secrets.dataEncryptionKey.value(),
-    validate: (v) => (Buffer.from(v, "base64").length === 32 ? undefined : "is not 32 bytes of base64"),
+    // The documented keyring format (`id:key,id:key` during a rotation) as well as one bare key.
+    validate: (v) => {
+      try {
+        parseKeyring(v);
+        return undefined;
+      } catch (error) {
+        return error instanceof ConfigError ? error.message.replace(/^DATA_ENCRYPTION_KEY /, "") : "is not a keyring";
+      }
+    },
   },
   { name: "PAYMENT_WEBHOOK_SECRET", value: () => secrets.paymentWebhookSecret.value() },
   {

@@ -3,9 +3,9 @@
  * dependency). Anyone gets the overall status (200 or 503); the per-dependency detail is shown
  * only to a caller presenting the operator token.
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import { z } from "zod";
 import "../observability/catalogue";
+import { bearerMatches } from "../observability/metrics-auth";
 import { secrets } from "../platform/config";
 import type { HttpResult } from "../platform/https";
 import { httpsEndpoint } from "../platform/https";
@@ -15,16 +15,6 @@ import { createHealthProbe, type HealthProbe } from "./probe";
 export const HealthInput = z.object({
   probe: z.enum(["live", "ready"]).optional().describe("live: the process answers; ready (default): every dependency"),
 });
-
-/**
- * True when `header` is `Bearer <expected>`. Both sides are hashed first so the comparison is
- * constant-time whatever the lengths; an unset token matches nothing.
- */
-export function isOperator(header: unknown, expected: string): boolean {
-  if (!expected || typeof header !== "string" || !header.startsWith("Bearer ")) return false;
-  const digest = (s: string) => createHash("sha256").update(s).digest();
-  return timingSafeEqual(digest(header.slice(7)), digest(expected));
-}
 
 function operatorToken(): string {
   try {
@@ -45,7 +35,7 @@ export async function answerHealth(
   if (kind === "live") return { status: 200, headers, body: probe.live() };
   const report = await probe.ready();
   const status = report.status === "ok" ? 200 : 503;
-  const body = isOperator(authorization, token()) ? report : { status: report.status };
+  const body = bearerMatches(authorization, token()) ? report : { status: report.status };
   return { status, headers, body };
 }
 

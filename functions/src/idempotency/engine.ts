@@ -18,8 +18,12 @@
  * The claim is a single-document compare-and-set rather than a read-write transaction: it has
  * the same isolation for one document, costs no extra round trip, and its write time is the
  * fencing token the completion needs (a transaction does not report its commit time).
+ *
+ * That is the default, `lease` mode. A function whose only effects are Firestore writes in one
+ * `ctx.runTransaction` may choose `idempotencyOptions.mode: "transactional"` instead (see
+ * `runTransactional`): the record is created in that transaction's commit, 1 write and no read.
  */
-import type { DocumentData, DocumentReference, Firestore } from "firebase-admin/firestore";
+import type { DocumentData, DocumentReference, Firestore, Transaction } from "firebase-admin/firestore";
 import { FieldValue, Timestamp, isTimestamp } from "../platform/firestore-sdk";
 import { AppError, isClientError, toHttpsError, unauthenticated } from "../platform/errors";
 import type { EngineDeps, IdempotentInvocation } from "../platform/idempotency-port";
@@ -31,6 +35,7 @@ import { settingsFor, type IdempotencySettings } from "./settings";
 import {
   decide,
   finishedRecord,
+  IN_FLIGHT_RETRY_AFTER_SECONDS,
   runningRecord,
   storedError,
   storedValue,
@@ -51,6 +56,8 @@ const MAX_CLAIM_ATTEMPTS = 4;
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 const FAILED_PRECONDITION = 9;
+/** gRPC code of a transaction that lost too many conflicts. */
+const ABORTED = 10;
 
 const REQUESTS = "idempotency_requests_total";
 const RESULTS = "idempotency_results_total";
@@ -214,6 +221,10 @@ export async function runWithIdempotency<R>(
   const ref = recordRef(deps.rootDb(), invocation.tenantId, keyHash);
   const kind: "value" | "http" = spec.kind === "https" ? "http" : "value";
 
+  if (settings.mode === "transactional") {
+    return runTransactional({ invocation, execute, ref, hash, kind, settings, keyHash });
+  }
+
   const claimed = await claim(ref, fn, hash, settings);
   if (!claimed.won) {
     const { decision } = claimed;
@@ -342,6 +353,155 @@ export async function runWithIdempotency<R>(
     return result;
   }
   // The first caller gets exactly the bytes a replay will get.
+  return (kind === "value" ? storedValue(response.json as string) : JSON.parse(response.json as string)) as R;
+}
+
+/** Thrown inside the handler's transaction when the record already answers the call. */
+class Settled extends Error {
+  constructor(
+    readonly decision: Exclude<Decision, { kind: "claim" } | { kind: "takeover" }>,
+    readonly record: IdempotencyRecord | undefined,
+  ) {
+    super("idempotency record settles this call");
+    this.name = "Settled";
+  }
+}
+
+interface TransactionalRun<R> {
+  invocation: IdempotentInvocation;
+  execute: () => Promise<R>;
+  ref: DocumentReference;
+  hash: string;
+  kind: "value" | "http";
+  settings: IdempotencySettings;
+  keyHash: string;
+}
+
+/**
+ * Transactional mode: no claim. The handler's first `ctx.runTransaction` creates the record,
+ * completed with the transaction's result, in its own commit: 1 write, no read, no round trip
+ * of its own. `create` fails if the record exists, and with it the whole commit, effects
+ * included; so of any number of duplicates one commits, and the others read the record (1 read)
+ * and replay. Only an expired record (or a lease-mode record whose lease ran out) makes the
+ * transaction run again, reading the record first and overwriting it. Nothing is written for a
+ * call whose transaction never commits (no effect happened), so a retry runs the handler again:
+ * errors are not stored, except a client error after the commit.
+ */
+async function runTransactional<R>(run: TransactionalRun<R>): Promise<R> {
+  const { invocation, execute, ref, hash, kind, settings, keyHash } = run;
+  const fn = invocation.spec.name;
+  const ttlMs = settings.ttlSeconds * 1000;
+  /** The completed record's fields: for `tx.set` (whole document) or, `replace`, for `update`. */
+  const finish = (state: "COMPLETED" | "FAILED", response: StoredResponse, replace = true): DocumentData => {
+    const nowMs = settings.now();
+    const base = runningRecord(fn, hash, { nowMs, leaseMs: 0, ttlMs });
+    return toFirestore(finishedRecord(base, state, response, { nowMs, ttlMs }), nowMs, replace);
+  };
+  let committed: StoredResponse | "effect-only" | undefined;
+  // "create": the record is expected absent; "replace": it was read stale, the transaction reads it.
+  let write: "create" | "replace" = "create";
+  let pending = false; // this attempt carries the record write
+  const hook = Object.assign(
+    (tx: Transaction, txResult: unknown) => {
+      if (committed) return; // a later transaction of the same call: the record is written
+      const response = inTransactionResponse(kind, txResult, settings.maxResponseBytes);
+      const state = kind === "http" && isClientStatus(txResult) ? "FAILED" : "COMPLETED";
+      // Without a storable result the record still marks the effect; the response follows it.
+      const fields = finish(state, response ?? { kind: "unstored", bytes: 0 }, false);
+      if (write === "create") tx.create(ref, fields);
+      else tx.set(ref, fields);
+      pending = true;
+      return () => {
+        committed = response ?? "effect-only";
+      };
+    },
+    {
+      before: async (tx: Transaction) => {
+        pending = false;
+        if (committed || write === "create") return;
+        const snapshot = await tx.get(ref);
+        settle(snapshot.exists ? fromFirestore(snapshot.data() as DocumentData) : undefined);
+      },
+      failed: async (error: unknown): Promise<"retry" | void> => {
+        if (!pending || write !== "create" || (error as { code?: unknown } | null)?.code !== ALREADY_EXISTS) return;
+        const snapshot = await ref.get();
+        // No record: the handler's own create failed, not ours.
+        if (!snapshot.exists) return;
+        settle(fromFirestore(snapshot.data() as DocumentData));
+        write = "replace"; // expired or abandoned: run again, reading the record in the transaction
+        return "retry";
+      },
+    },
+  );
+  /** Throws `Settled` unless `record` leaves the key free for this call. */
+  const settle = (record: IdempotencyRecord | undefined): void => {
+    const decision = decide(record, hash, settings.now());
+    if (decision.kind !== "claim" && decision.kind !== "takeover") throw new Settled(decision, record);
+  };
+  invocation.hooks.push(hook);
+
+  const stored = (state: "COMPLETED" | "FAILED", response: StoredResponse): void => {
+    metrics.inc(RESULTS, { fn, result: state === "COMPLETED" ? "completed" : "failed" });
+    if (response.json) metrics.inc(STORED_BYTES, { fn }, response.bytes);
+    else metrics.inc(RESULTS, { fn, result: "unstored" });
+  };
+
+  let result: R;
+  try {
+    result = await execute();
+  } catch (error) {
+    if (error instanceof Settled) {
+      const { decision } = error;
+      if (decision.kind === "replay") {
+        metrics.inc(REQUESTS, { fn, outcome: "replay" });
+        return replay<R>(error.record as IdempotencyRecord);
+      }
+      metrics.inc(REQUESTS, { fn, outcome: decision.kind === "mismatch" ? "mismatch" : "in_flight" });
+      throw decision.kind === "mismatch" ? mismatchError() : inFlightError(decision.retryAfterSeconds);
+    }
+    if (committed) {
+      metrics.inc(REQUESTS, { fn, outcome: "first" });
+      if (isClientError(error)) {
+        // The effect committed: a replay must see what this caller saw.
+        const response = errorResponse(error, settings.maxResponseBytes);
+        await ref.update(finish("FAILED", response));
+        stored("FAILED", response);
+        throw response.json ? storedError(response.json) : error;
+      }
+      metrics.inc(RESULTS, { fn, result: "completed" });
+    } else if ((error as { code?: unknown } | null)?.code === ABORTED) {
+      // Duplicates contending on the record ran out of transaction attempts: a retry replays.
+      metrics.inc(REQUESTS, { fn, outcome: "in_flight" });
+      throw inFlightError(IN_FLIGHT_RETRY_AFTER_SECONDS);
+    }
+    throw error;
+  }
+  if (!committed) {
+    // The handler committed no transaction, so it had no effect to protect: nothing to record.
+    log.warn("transactional idempotency: the handler committed no transaction; nothing recorded");
+    return result;
+  }
+  metrics.inc(REQUESTS, { fn, outcome: "first" });
+  let response: StoredResponse;
+  try {
+    response = storeResponse(kind, result, settings.maxResponseBytes);
+  } catch (error) {
+    metrics.inc(RESULTS, { fn, result: "completed" });
+    throw error; // not JSON: the record keeps the effect, a replay gets "not stored"
+  }
+  const state = kind === "http" && isClientStatus(result) ? "FAILED" : "COMPLETED";
+  const same = typeof committed === "object" && committed.kind === response.kind && committed.json === response.json;
+  // The handler returned something other than its transaction's result: store what it returned.
+  if (!same) await ref.update(finish(state, response));
+  stored(state, response);
+  if (response.kind === "unstored") {
+    log.warn("idempotent response too large to store; replays get idempotency-response-not-stored", {
+      idempotencyRecord: keyHash.slice(0, 16),
+      bytes: response.bytes,
+      limit: settings.maxResponseBytes,
+    });
+    return result;
+  }
   return (kind === "value" ? storedValue(response.json as string) : JSON.parse(response.json as string)) as R;
 }
 

@@ -4,9 +4,10 @@
  */
 import { intValue, params, type IntSetting } from "../platform/config";
 import { ConfigError } from "../platform/errors";
-import type { FunctionSpec } from "../platform/spec";
+import type { FunctionSpec, IdempotencyEngineMode } from "../platform/spec";
 
 export interface IdempotencySettings {
+  mode: IdempotencyEngineMode;
   ttlSeconds: number;
   leaseSeconds: number;
   cacheServerErrors: boolean;
@@ -57,7 +58,16 @@ export function settingsFor(spec: FunctionSpec): IdempotencySettings {
   const o = spec.idempotencyOptions ?? {};
   const ttl = inRange(spec.name, "ttlSeconds", o.ttlSeconds, params.idempotencyTtlSeconds);
   const lock = inRange(spec.name, "lockSeconds", o.lockSeconds, params.idempotencyLockSeconds);
+  const mode = o.mode ?? "lease";
+  if (mode !== "lease" && mode !== "transactional") {
+    throw new ConfigError(`${spec.name}: idempotencyOptions.mode must be "lease" or "transactional"`);
+  }
+  // The record rides in ctx.runTransaction, which only tenant functions have.
+  if (mode === "transactional" && !spec.tenant) {
+    throw new ConfigError(`${spec.name}: idempotencyOptions.mode "transactional" needs a tenant function`);
+  }
   return {
+    mode,
     ttlSeconds: ttl ?? g.ttlSeconds,
     leaseSeconds: lock ?? Math.max(g.lockSeconds, spec.timeoutSeconds ?? 0),
     cacheServerErrors: o.cacheServerErrors ?? g.cacheServerErrors,

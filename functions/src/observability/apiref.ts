@@ -10,6 +10,7 @@
 import type { z } from "zod";
 import { zodToJsonSchema } from "zod-to-json-schema";
 import { specOf, type FunctionSpec } from "../platform/spec";
+import { acceptsNoArguments } from "../platform/validation";
 import type { PermissionRequirement } from "../rbac/effective";
 
 export interface ApiFunction {
@@ -23,6 +24,8 @@ export interface ApiFunction {
   sensitive: boolean;
   platformAdmin: boolean;
   idempotent: FunctionSpec["idempotent"] | false;
+  /** Every input field is optional: the call may send no data, or `null`. */
+  noArguments?: true;
   methods?: readonly string[];
   input?: unknown;
   output?: unknown;
@@ -80,6 +83,9 @@ export function buildApiReference(exported: Record<string, unknown>): ApiReferen
       sensitive: spec.sensitive ?? false,
       platformAdmin: spec.platformAdmin ?? false,
       idempotent: spec.idempotent ?? false,
+      ...(spec.kind === "callable" && spec.input && acceptsNoArguments(spec.input)
+        ? { noArguments: true as const }
+        : {}),
       ...(spec.methods ? { methods: spec.methods } : {}),
       ...(spec.input ? { input: jsonSchema(spec.input, "input") } : {}),
       ...(spec.output ? { output: jsonSchema(spec.output, "output") } : {}),
@@ -112,7 +118,7 @@ const KIND_TITLE: Record<FunctionSpec["kind"], string> = {
 
 const KIND_INTRO: Record<FunctionSpec["kind"], string> = {
   callable:
-    "Call with the Firebase client SDK: `httpsCallable(functions, name)(data)`. Errors arrive as `FunctionsError` with `code` and `details` (see docs/client-guide.md).",
+    'Call with the Firebase client SDK: `httpsCallable(functions, name)(data)`. Errors arrive as `FunctionsError` with `code` and `details` (see docs/client-guide.md). A function marked "no arguments" has only optional fields and may be called as `httpsCallable(functions, name)()` (the SDK sends `data: null`). Keys named `__proto__`, `constructor` or `prototype` are refused at any depth.',
   https:
     "Plain HTTPS. The input is the JSON body (POST/PUT/PATCH) or the query string (GET/DELETE); errors are RFC 9457 `application/problem+json`.",
   task: "Dispatched by Cloud Tasks only (OIDC-authenticated by the platform); clients never call them. The queue is named after the function.",
@@ -146,6 +152,7 @@ export function renderApiReferenceMarkdown(ref: ApiReference): string {
       facts.push(`- permission: ${permissionText(f.permission)}`);
       if (f.methods) facts.push(`- methods: ${f.methods.join(", ")}`);
       facts.push(`- idempotency: ${idempotencyText(f.idempotent)}`);
+      if (f.noArguments) facts.push("- no arguments: every field is optional; `data` may be omitted or `null`");
       if (f.requireMfa) facts.push("- requires a session verified with a second factor (`mfa-required` otherwise)");
       if (f.sensitive) facts.push("- sensitive: the ID token is checked for revocation and the session must be active");
       if (f.platformAdmin) facts.push("- platform admin only");

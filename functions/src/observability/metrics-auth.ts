@@ -1,5 +1,6 @@
 /**
- * Operator authentication for the metrics endpoint (and any other operator-only endpoint).
+ * Operator authentication: the one bearer-token comparison of every operator-only endpoint
+ * (`metrics`, the detail of `health`).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 

@@ -23,6 +23,7 @@ import type { HttpResult } from "../platform/https";
 import { log } from "../platform/logger";
 import { metrics } from "../platform/metrics";
 import { withSpan } from "../platform/tracing-port";
+import { checkInput } from "../platform/validation";
 import {
   notifyDeadLetter,
   putDeadLetter,
@@ -36,7 +37,7 @@ import { verifyProviderSignature } from "../webhooks/signature";
 import { inboundEventRef, runRootTransaction, tenantDbFor } from "../webhooks/store";
 import { taskId, TraceContext, type Enqueue } from "../webhooks/tasks";
 import { decide, PaymentEvent, type PaymentState } from "./model";
-import { normalise, PROVIDER } from "./provider";
+import { normalise, PROVIDER, type Normalised } from "./provider";
 
 /** The task-queue function that processes inbound payment events. */
 export const PAYMENT_QUEUE = "processPaymentEvent";
@@ -44,7 +45,7 @@ export const PAYMENT_QUEUE = "processPaymentEvent";
 const DAY_MS = 86_400_000;
 const MAX_BODY_BYTES = 256 * 1024;
 
-export type InboundState = "pending" | "processed" | "dead-lettered";
+export type InboundState = "pending" | "processed" | "dead-lettered" | "ignored";
 
 /** The task id of an event: the same for every delivery of the event by the provider. */
 export function inboundTaskId(provider: string, eventId: string): string {
@@ -98,14 +99,17 @@ export async function acknowledge(
   }
 
   const normalised = normalise(body);
+  const nowMs = now();
   if (normalised.kind === "ignored") {
+    if (normalised.reason === "unroutable" || normalised.reason === "malformed") {
+      await recordIgnored(normalised, nowMs, deps.retentionDays);
+    }
     metrics.inc("inbound_webhooks_total", { provider: PROVIDER, outcome: `ignored-${normalised.reason}` });
     return { status: 200, body: { received: true, ignored: normalised.reason } };
   }
   const event = normalised.event;
   const ref = inboundEventRef(event.provider, event.eventId);
   const id = inboundTaskId(event.provider, event.eventId);
-  const nowMs = now();
 
   try {
     await ref.create({
@@ -137,6 +141,41 @@ export async function acknowledge(
   }
   metrics.inc("inbound_webhooks_total", { provider: PROVIDER, outcome: "accepted" });
   return { status: 200, body: { received: true } };
+}
+
+/**
+ * Records a signed event that will never apply (routing metadata or object we cannot use) as
+ * `ignored` with the reason, and logs it: the provider gets its 2xx, operators see the event.
+ * 503 when it cannot be recorded, so nothing is acknowledged unseen.
+ */
+async function recordIgnored(
+  ignored: Extract<Normalised, { kind: "ignored" }>,
+  nowMs: number,
+  retentionDays: number,
+): Promise<void> {
+  log.warn("signed inbound event ignored", {
+    provider: PROVIDER,
+    eventId: ignored.eventId,
+    type: ignored.type,
+    reason: ignored.reason,
+    fields: ignored.detail,
+  });
+  try {
+    await inboundEventRef(PROVIDER, ignored.eventId).create({
+      state: "ignored" satisfies InboundState,
+      provider: PROVIDER,
+      eventId: ignored.eventId,
+      type: ignored.type,
+      reason: ignored.reason,
+      fields: ignored.detail ?? null,
+      receivedAt: Timestamp.fromMillis(nowMs),
+      expireAt: Timestamp.fromMillis(nowMs + retentionDays * DAY_MS),
+    });
+  } catch (error) {
+    if (isAlreadyExists(error)) return; // a provider retry of an event already recorded
+    log.error("ignored inbound event not recorded", { eventId: ignored.eventId, cause: String(error) });
+    throw unavailable("The event could not be stored; retry later.");
+  }
 }
 
 async function acknowledgeDuplicate(
@@ -221,6 +260,7 @@ async function apply(task: PaymentTask, attempt: number, deps: ProcessDeps): Pro
           status: decision.status,
           providerPaymentId: decision.providerPaymentId,
           appliedEventIds: decision.appliedEventIds,
+          ...(decision.amountRefunded !== undefined ? { amountRefunded: decision.amountRefunded } : {}),
           lastEventAt: Timestamp.fromMillis(event.created * 1000),
           updatedAt: Timestamp.fromDate(now),
           ...(decision.moved ? { statusChangedAt: Timestamp.fromDate(now) } : {}),
@@ -342,10 +382,10 @@ async function recordFailure(task: PaymentTask, attempt: number, error: unknown,
  * (applied, duplicate, stale or dead-lettered); throws to have Cloud Tasks retry it.
  */
 export async function processPaymentTask(data: unknown, attempt: number, deps: ProcessDeps): Promise<ProcessOutcome> {
-  const parsed = PaymentTask.safeParse(data);
+  const parsed = checkInput(PaymentTask, data);
   if (!parsed.success) {
     // Only this codebase enqueues here; a malformed payload is a bug, retrying cannot fix it.
-    log.error("malformed payment task payload dropped", { issues: parsed.error.issues.length });
+    log.error("malformed payment task payload dropped", { fields: Object.keys(parsed.fields) });
     metrics.inc("inbound_events_total", { outcome: "malformed" });
     return "dead-lettered";
   }

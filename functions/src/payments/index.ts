@@ -29,6 +29,8 @@ export interface PaymentView {
   id: string;
   status: PaymentStatus;
   amount: number;
+  /** Refunded so far (minor units); equals `amount` once `refunded`. */
+  amountRefunded: number;
   currency: string;
   description: string | null;
   providerPaymentId: string | null;
@@ -41,6 +43,7 @@ function viewOf(id: string, data: FirebaseFirestore.DocumentData): PaymentView {
     id,
     status: data.status,
     amount: data.amount,
+    amountRefunded: data.amountRefunded ?? 0,
     currency: data.currency,
     description: data.description ?? null,
     providerPaymentId: data.providerPaymentId ?? null,
@@ -56,6 +59,8 @@ export const createPayment = tenantCallable(
     input: CreatePaymentInput,
     permission: "payments:create",
     idempotent: true,
+    // Its one effect is the payment document, written in its transaction: the record rides along.
+    idempotencyOptions: { mode: "transactional" },
   },
   async ({ data, db, uid, runTransaction }) => {
     const ref = db.collection("payments").doc();
@@ -71,14 +76,15 @@ export const createPayment = tenantCallable(
       createdAt: now,
       updatedAt: now,
     };
-    await runTransaction(async (tx) => {
+    // The response is the transaction's result, so the idempotency record stores it in that commit.
+    return runTransaction(async (tx) => {
       tx.create(ref, payment);
+      return {
+        payment: viewOf(ref.id, payment),
+        // Pass as the provider object's metadata; every event about it is routed by it.
+        providerMetadata: { tenantId: db.tenantId, paymentId: ref.id },
+      };
     });
-    return {
-      payment: viewOf(ref.id, payment),
-      // Pass as the provider object's metadata; every event about it is routed by it.
-      providerMetadata: { tenantId: db.tenantId, paymentId: ref.id },
-    };
   },
 );
 

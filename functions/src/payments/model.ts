@@ -4,15 +4,24 @@
  * Provider events arrive at least once and in any order. A payment therefore only moves forward
  * along a rank order, and records the ids of events already applied:
  *
- *   created (0) < processing (1) < failed (2) < succeeded (3) < refunded (4)
+ *   created (0) < processing (1) < failed (2) < succeeded (3) < partially_refunded (4) < refunded (5)
  *
  * `failed` ranks below `succeeded` because a provider failure is not final (the customer may
  * retry with another card and the same intent then succeeds), while a late "failed" for an
- * earlier try must never overwrite a success. `refunded` is terminal.
+ * earlier try must never overwrite a success. `refunded` is terminal. Refund events carry the
+ * charge's running refunded total; the payment keeps the largest seen (`amountRefunded`), so
+ * partial refunds arriving in any order end at the same total and status.
  */
 import { z } from "zod";
 
-export const PAYMENT_STATUSES = ["created", "processing", "failed", "succeeded", "refunded"] as const;
+export const PAYMENT_STATUSES = [
+  "created",
+  "processing",
+  "failed",
+  "succeeded",
+  "partially_refunded",
+  "refunded",
+] as const;
 export type PaymentStatus = (typeof PAYMENT_STATUSES)[number];
 
 const RANK: Readonly<Record<PaymentStatus, number>> = {
@@ -20,7 +29,8 @@ const RANK: Readonly<Record<PaymentStatus, number>> = {
   processing: 1,
   failed: 2,
   succeeded: 3,
-  refunded: 4,
+  partially_refunded: 4,
+  refunded: 5,
 };
 
 /** True when a payment in `from` may move to `to` (strictly forward in rank). */
@@ -28,13 +38,21 @@ export function canTransition(from: PaymentStatus, to: PaymentStatus): boolean {
   return RANK[to] > RANK[from];
 }
 
-/** The provider event types we act on, and the status each one means. */
-export const EVENT_STATUS: Readonly<Record<string, PaymentStatus>> = {
-  "payment_intent.processing": "processing",
-  "payment_intent.payment_failed": "failed",
-  "payment_intent.succeeded": "succeeded",
-  "charge.refunded": "refunded",
-};
+/**
+ * The provider event types we act on, and the status each one means (`charge.refunded`: see
+ * `refundStatus`). A Map: the type is the sender's string, and "constructor" must not match.
+ */
+export const EVENT_STATUS: ReadonlyMap<string, PaymentStatus> = new Map<string, PaymentStatus>([
+  ["payment_intent.processing", "processing"],
+  ["payment_intent.payment_failed", "failed"],
+  ["payment_intent.succeeded", "succeeded"],
+  ["charge.refunded", "refunded"],
+]);
+
+/** The status a refunded total means: fully refunded only once it reaches the amount. */
+export function refundStatus(amount: number, amountRefunded: number): PaymentStatus {
+  return amountRefunded >= amount ? "refunded" : "partially_refunded";
+}
 
 /** How many applied event ids a payment remembers (a payment sees a handful of events). */
 export const APPLIED_EVENTS_KEPT = 100;
@@ -55,6 +73,8 @@ export const PaymentEvent = z.strictObject({
   providerPaymentId: z.string().regex(/^[A-Za-z0-9_-]{1,200}$/),
   amount: z.number().int().nonnegative(),
   currency: Currency,
+  /** Refund events only: the charge's refunded total so far (minor units). */
+  amountRefunded: z.number().int().nonnegative().optional(),
 });
 export type PaymentEvent = z.infer<typeof PaymentEvent>;
 
@@ -65,6 +85,8 @@ export interface PaymentState {
   currency: string;
   providerPaymentId?: string | null;
   appliedEventIds?: string[];
+  /** Largest refunded total any refund event reported (0 or absent: nothing refunded). */
+  amountRefunded?: number;
 }
 
 export type ApplyDecision =
@@ -77,6 +99,8 @@ export type ApplyDecision =
       status: PaymentStatus;
       providerPaymentId: string;
       appliedEventIds: string[];
+      /** Refund events only: the payment's refunded total after this event. */
+      amountRefunded?: number;
     };
 
 /**
@@ -93,12 +117,31 @@ export function decide(payment: PaymentState, event: PaymentEvent): ApplyDecisio
   if (payment.amount !== event.amount || payment.currency !== event.currency) {
     return { kind: "mismatch", reason: "the event's amount or currency differs from the payment's" };
   }
+  const appliedEventIds = [...applied, event.eventId].slice(-APPLIED_EVENTS_KEPT);
+  if (event.amountRefunded !== undefined) {
+    if (event.amountRefunded > payment.amount) {
+      return { kind: "mismatch", reason: "the event refunds more than the payment's amount" };
+    }
+    // Totals only grow: an older partial refund arriving late changes nothing.
+    const before = payment.amountRefunded ?? 0;
+    const amountRefunded = Math.max(before, event.amountRefunded);
+    const target = refundStatus(payment.amount, amountRefunded);
+    const forward = canTransition(payment.status, target);
+    return {
+      kind: "apply",
+      moved: forward || amountRefunded > before,
+      status: forward ? target : payment.status,
+      providerPaymentId: event.providerPaymentId,
+      appliedEventIds,
+      amountRefunded,
+    };
+  }
   const moved = canTransition(payment.status, event.status);
   return {
     kind: "apply",
     moved,
     status: moved ? event.status : payment.status,
     providerPaymentId: event.providerPaymentId,
-    appliedEventIds: [...applied, event.eventId].slice(-APPLIED_EVENTS_KEPT),
+    appliedEventIds,
   };
 }

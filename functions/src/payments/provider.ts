@@ -9,8 +9,9 @@
  * the provider object id, amount and currency agree with it.
  */
 import { z } from "zod";
-import { fieldErrors, invalidArgument, summarise } from "../platform/errors";
-import { EVENT_STATUS, PaymentEvent, type PaymentEvent as PaymentEventT } from "./model";
+import { invalidArgument } from "../platform/errors";
+import { checkInput, parseInput } from "../platform/validation";
+import { EVENT_STATUS, PaymentEvent, refundStatus, type PaymentEvent as PaymentEventT } from "./model";
 
 export const PROVIDER = "stripe";
 
@@ -22,6 +23,8 @@ const ProviderObject = z.object({
   /** On a charge: the payment intent it belongs to. */
   payment_intent: ProviderId.optional(),
   amount: z.number().int().nonnegative(),
+  /** On a charge: the total refunded so far (a partial refund leaves it below `amount`). */
+  amount_refunded: z.number().int().nonnegative().optional(),
   currency: z.string(),
   metadata: z.record(z.string(), z.string()).optional(),
 });
@@ -33,22 +36,22 @@ const ProviderEnvelope = z.object({
   data: z.object({ object: z.unknown() }),
 });
 
-export type Normalised =
-  { kind: "event"; event: PaymentEventT } | { kind: "ignored"; reason: string; eventId?: string };
+/**
+ * Why a signed event is acknowledged without being applied. `unroutable` and `malformed` are
+ * the provider's (or a metadata author's) mistakes that no retry fixes, so they are recorded
+ * for operators instead of being answered 4xx (which would make the provider retry for days).
+ */
+export type IgnoredReason = "unhandled-type" | "not-ours" | "unroutable" | "malformed";
 
-function parse<S extends z.ZodType>(schema: S, value: unknown): z.output<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) {
-    const fields = fieldErrors(result.error);
-    throw invalidArgument(summarise(fields), fields);
-  }
-  return result.data;
-}
+export type Normalised =
+  | { kind: "event"; event: PaymentEventT }
+  | { kind: "ignored"; reason: IgnoredReason; eventId: string; type: string; detail?: string };
 
 /**
- * Parses a verified raw body. Event types we do not handle, and events about provider objects
- * we did not create (no routing metadata), are `ignored` (acknowledged, nothing written); a body
- * that is not a well-formed event is `invalid-argument`.
+ * Parses a verified raw body. Event types we do not handle and events about provider objects we
+ * did not create (no routing metadata) are `ignored`; so are handled events whose object or
+ * routing metadata cannot be used (`malformed`, `unroutable`). Only a body that is not an event
+ * envelope at all is `invalid-argument`.
  */
 export function normalise(rawBody: Buffer): Normalised {
   let json: unknown;
@@ -57,27 +60,43 @@ export function normalise(rawBody: Buffer): Normalised {
   } catch {
     throw invalidArgument("The body is not JSON", { body: ["not JSON"] });
   }
-  const envelope = parse(ProviderEnvelope, json);
-  const status = EVENT_STATUS[envelope.type];
-  if (!status) return { kind: "ignored", reason: "unhandled-type", eventId: envelope.id };
-  const object = parse(ProviderObject, envelope.data.object);
+  const envelope = parseInput(ProviderEnvelope, json);
+  const ignored = (reason: IgnoredReason, detail?: string): Normalised => ({
+    kind: "ignored",
+    reason,
+    eventId: envelope.id,
+    type: envelope.type,
+    ...(detail ? { detail } : {}),
+  });
+  const status = EVENT_STATUS.get(envelope.type);
+  if (!status) return ignored("unhandled-type");
+  const parsedObject = checkInput(ProviderObject, envelope.data.object);
+  if (!parsedObject.success) return ignored("malformed", Object.keys(parsedObject.fields).join(", "));
+  const object = parsedObject.data;
   const tenantId = object.metadata?.tenantId;
   const paymentId = object.metadata?.paymentId;
-  if (!tenantId || !paymentId) return { kind: "ignored", reason: "not-ours", eventId: envelope.id };
+  if (!tenantId || !paymentId) return ignored("not-ours");
   const providerPaymentId = object.object === "charge" ? object.payment_intent : object.id;
-  return {
-    kind: "event",
-    event: parse(PaymentEvent, {
-      provider: PROVIDER,
-      eventId: envelope.id,
-      type: envelope.type,
-      status,
-      created: envelope.created,
-      tenantId,
-      paymentId,
-      providerPaymentId,
-      amount: object.amount,
-      currency: object.currency,
-    }),
-  };
+  const refund = envelope.type === "charge.refunded";
+  // A charge reports the running refunded total; without it a refund event cannot say how much.
+  if (refund && object.amount_refunded === undefined) return ignored("malformed", "amount_refunded");
+  const event = checkInput(PaymentEvent, {
+    provider: PROVIDER,
+    eventId: envelope.id,
+    type: envelope.type,
+    status: refund ? refundStatus(object.amount, object.amount_refunded as number) : status,
+    created: envelope.created,
+    tenantId,
+    paymentId,
+    providerPaymentId,
+    amount: object.amount,
+    currency: object.currency,
+    ...(refund ? { amountRefunded: object.amount_refunded } : {}),
+  });
+  if (!event.success) {
+    const fields = Object.keys(event.fields);
+    const routing = fields.some((f) => f === "tenantId" || f === "paymentId");
+    return ignored(routing ? "unroutable" : "malformed", fields.join(", "));
+  }
+  return { kind: "event", event: event.data };
 }

@@ -17,7 +17,7 @@ import { describeError, log } from "./logger";
 import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
 import { functionSpec, withSpec, type FunctionSpec, type IdempotencyMode, type IdempotencyOptions } from "./spec";
 import { traceInvocation, withSpan } from "./tracing-port";
-import { parseInput } from "./validation";
+import { parseInput, rejectPrototypeKeys } from "./validation";
 import { satisfies, type PermissionRequirement } from "../rbac/effective";
 import type { Permission } from "../rbac/permissions";
 
@@ -76,6 +76,12 @@ function principalOf(request: CallableRequest): Principal | undefined {
   return { uid: request.auth.uid, token: request.auth.token };
 }
 
+/** `data` as the client sent it (JSON-parsed, not yet decoded), when the request carries it. */
+function wireData(request: CallableRequest): unknown {
+  const body: unknown = request.rawRequest?.body;
+  return typeof body === "object" && body !== null && "data" in body ? (body as { data: unknown }).data : request.data;
+}
+
 async function execute<I, R>(
   spec: FunctionSpec,
   request: CallableRequest,
@@ -83,6 +89,9 @@ async function execute<I, R>(
 ): Promise<R> {
   const principal = principalOf(request);
   const admission = await admit(spec, principal);
+  // The wire form too: the protocol's decoder turns a `__proto__` key into a prototype, which
+  // the key split below would then drop unseen.
+  rejectPrototypeKeys(wireData(request));
   const { key, rest } = splitIdempotencyKey(spec, request.data);
   const data = parseInput(spec.input as z.ZodType<I>, rest);
   const hooks: TransactionHook[] = [];

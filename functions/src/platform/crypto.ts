@@ -4,8 +4,8 @@
  *
  * The secret is a keyring: either one base64 key of 32 bytes (key id "1"), or a comma-separated
  * list `id:base64Key,…` whose first entry is the primary. New ciphertexts use the primary; any
- * listed key decrypts. To rotate: prepend a new key, re-encrypt lazily (`needsReencryption`),
- * drop the old key once nothing uses it.
+ * listed key decrypts. To rotate: prepend a new key, and drop the old one once no ciphertext
+ * uses it (`needsReencryption` tells; nothing re-encrypts stored ciphertext yet).
  *
  * Ciphertext format (ASCII, safe to store in Firestore): `enc1.<keyId>.<iv>.<ciphertext+tag>`,
  * with base64url parts. AES-256-GCM, 96-bit random IV, 128-bit tag. Callers pass associated

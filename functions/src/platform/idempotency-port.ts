@@ -12,12 +12,17 @@ import type { FunctionSpec } from "./spec";
 /**
  * Runs inside a handler's transaction just before it commits, with the transaction and the
  * transaction callback's result. It may return a function, called only once that transaction
- * has committed (the idempotency engine learns that its completion record is durable).
+ * has committed (the idempotency engine learns that its completion record is durable). Its
+ * optional `before` runs first in each attempt, before the handler's reads and writes; its
+ * optional `failed` sees an error of the whole transaction and may ask to run it again.
  */
-export type TransactionHook = (
+export type TransactionHook = ((
   tx: Transaction,
   result: unknown,
-) => void | (() => void) | Promise<void> | Promise<(() => void) | void>;
+) => void | (() => void) | Promise<void> | Promise<(() => void) | void>) & {
+  before?: (tx: Transaction) => Promise<void>;
+  failed?: (error: unknown) => Promise<"retry" | void>;
+};
 
 /** Keys are 1-255 printable ASCII characters (draft-ietf-httpapi-idempotency-key-header). */
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
@@ -71,16 +76,29 @@ export async function runHookedTransaction<T>(
   fn: (tx: Transaction) => Promise<T>,
 ): Promise<T> {
   let committed: (() => void)[] = [];
-  const result = await db.runTransaction(async (tx) => {
-    // A retried attempt starts over: only the attempt that commits may report.
-    committed = [];
-    const value = await fn(tx);
-    for (const hook of hooks) {
-      const after = await hook(tx, value);
-      if (typeof after === "function") committed.push(after);
+  const attempt = () =>
+    db.runTransaction(async (tx) => {
+      // A retried attempt starts over: only the attempt that commits may report.
+      committed = [];
+      for (const hook of hooks) await hook.before?.(tx);
+      const value = await fn(tx);
+      for (const hook of hooks) {
+        const after = await hook(tx, value);
+        if (typeof after === "function") committed.push(after);
+      }
+      return value;
+    });
+  let result: T;
+  for (;;) {
+    try {
+      result = await attempt();
+      break;
+    } catch (error) {
+      let again = false;
+      for (const hook of hooks) if ((await hook.failed?.(error)) === "retry") again = true;
+      if (!again) throw error;
     }
-    return value;
-  });
+  }
   committed.forEach((after) => after());
   return result;
 }

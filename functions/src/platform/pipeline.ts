@@ -46,7 +46,6 @@ export interface Admission {
 interface Call {
   spec: FunctionSpec;
   principal?: Principal;
-  tenantId?: string;
   tenant?: TenantAdmission;
 }
 
@@ -103,7 +102,7 @@ const tenant: Stage = [
     const { spec, principal } = call;
     if (!spec.tenant) return;
     if (!principal) throw unauthenticated();
-    const tid = call.tenantId ?? (typeof principal.token.tid === "string" ? principal.token.tid : undefined);
+    const tid = typeof principal.token.tid === "string" ? principal.token.tid : undefined;
     if (!tid) throw failedPrecondition("Select a tenant first (switchTenant).", "no-active-tenant");
     const invocation = currentInvocation();
     if (invocation) invocation.tenantId = tid;
@@ -165,16 +164,9 @@ export const STAGES: readonly Stage[] = [
   requireMfa,
 ];
 
-/**
- * Runs every admission stage the spec asks for. `tenantId` is the tenant the caller acts in
- * (from claims for callables, from a verified path or header for server-to-server endpoints).
- */
-export async function admit(
-  spec: FunctionSpec,
-  principal: Principal | undefined,
-  tenantId?: string,
-): Promise<Admission> {
-  const call: Call = { spec, principal, tenantId };
+/** Runs every admission stage the spec asks for; a tenant function acts in the `tid` claim's tenant. */
+export async function admit(spec: FunctionSpec, principal: Principal | undefined): Promise<Admission> {
+  const call: Call = { spec, principal };
   for (const [, run] of STAGES) await run(call);
   return { principal, tenant: call.tenant };
 }

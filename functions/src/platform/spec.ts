@@ -11,8 +11,21 @@ export type FunctionKind = "callable" | "https" | "task";
 /** Idempotency: `"required"` rejects calls without a key; `true`/`"optional"` honours one when given. */
 export type IdempotencyMode = boolean | "optional" | "required";
 
+/**
+ * How a first call is made exactly-once (docs/core-modules.md, Idempotency):
+ * - `"lease"` (default): claim the key (1 write), run the handler, complete (1 write, in the
+ *   handler's transaction when it uses one). For handlers with effects outside Firestore.
+ * - `"transactional"`: for tenant handlers whose only effects are Firestore writes in one
+ *   `ctx.runTransaction`: that transaction's commit creates the record with the result (1 write,
+ *   no round trip of its own); a duplicate's commit fails on the record, effects included, and it
+ *   replays (1 read). Code before the transaction runs for every duplicate.
+ */
+export type IdempotencyEngineMode = "lease" | "transactional";
+
 /** Per-function overrides of the idempotency params (see docs/core-modules.md, Idempotency). */
 export interface IdempotencyOptions {
+  /** `"lease"` (default) or `"transactional"`, see `IdempotencyEngineMode`. */
+  mode?: IdempotencyEngineMode;
   /** Store and replay server errors instead of releasing the key (IDEMPOTENCY_CACHE_SERVER_ERRORS). */
   cacheServerErrors?: boolean;
   /** How long a completed key is replayed, 60 s – 30 d (IDEMPOTENCY_TTL_SECONDS). */

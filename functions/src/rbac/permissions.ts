@@ -18,7 +18,6 @@ export const PERMISSIONS = [
   "webhooks:manage",
   "storage:read",
   "storage:write",
-  "audit:read",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -63,7 +62,6 @@ export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinit
       "roles:manage",
       "webhooks:read",
       "webhooks:manage",
-      "audit:read",
     ],
     inherits: ["member"],
   },

@@ -24,8 +24,13 @@ export class RoleGraphError extends Error {
 /** Custom role definitions of one tenant, keyed by role id. */
 export type CustomRoles = Readonly<Record<string, RoleDefinition>>;
 
-function definition(role: string, custom: CustomRoles): RoleDefinition | undefined {
-  return isBuiltInRole(role) ? BUILT_IN_ROLE_DEFINITIONS[role] : custom[role];
+/**
+ * The definition of `role`, built-in or custom. Role names come from callers, so the lookup
+ * is own-property only: "constructor" or "toString" must be unknown, not Object's.
+ */
+export function definition(role: string, custom: CustomRoles): RoleDefinition | undefined {
+  if (isBuiltInRole(role)) return BUILT_IN_ROLE_DEFINITIONS[role];
+  return Object.hasOwn(custom, role) ? custom[role] : undefined;
 }
 
 /**

@@ -14,7 +14,7 @@ import { describeError, log } from "../platform/logger";
 import type { TenantDb } from "../tenancy/db";
 import { bumpConfigVersion, evictLocal, syncClaims } from "../tenancy/service";
 import { evictTenantPermissions, parseRoleDoc } from "./effective";
-import { BUILT_IN_ROLE_DEFINITIONS, BUILT_IN_ROLES, type Permission, type RoleDefinition } from "./permissions";
+import { BUILT_IN_ROLES, isBuiltInRole, type Permission, type RoleDefinition } from "./permissions";
 import {
   assertOwnerRemains,
   MAX_CUSTOM_ROLES,
@@ -26,7 +26,7 @@ import {
   type MemberRoles,
   type RoleInput,
 } from "./policy";
-import { closure, rolesCovering, type CustomRoles } from "./resolve";
+import { closure, definition, rolesCovering, type CustomRoles } from "./resolve";
 
 /** What a role change needs from the invocation. */
 export interface RbacActor {
@@ -52,10 +52,9 @@ export interface RoleView {
 
 /** Describes role `id` within `custom` (built-in or custom). */
 export function roleView(id: string, custom: CustomRoles): RoleView {
-  const builtIn = (BUILT_IN_ROLES as readonly string[]).includes(id);
-  const def: RoleDefinition = builtIn
-    ? BUILT_IN_ROLE_DEFINITIONS[id as keyof typeof BUILT_IN_ROLE_DEFINITIONS]
-    : custom[id];
+  const builtIn = isBuiltInRole(id);
+  const def = definition(id, custom);
+  if (!def) throw notFound(`Role ${id} not found.`);
   return {
     id,
     builtIn,
@@ -186,7 +185,7 @@ export async function createRole(actor: RbacActor, roleId: string, input: RoleIn
 export async function updateRole(actor: RbacActor, roleId: string, patch: Partial<RoleInput>): Promise<RoleChange> {
   const result = await run(actor, async (tx) => {
     const state = await readRoleState(tx, actor);
-    const existing = Object.prototype.hasOwnProperty.call(state.custom, roleId) ? state.custom[roleId] : undefined;
+    const existing = definition(roleId, state.custom);
     const input: RoleInput = {
       permissions: patch.permissions ?? existing?.permissions ?? [],
       inherits: patch.inherits ?? existing?.inherits ?? [],

@@ -41,20 +41,21 @@ export function validateObjectName(name: string): string {
   return name;
 }
 
-const EXTENSIONS: Readonly<Record<string, string>> = {
-  "image/png": ".png",
-  "image/jpeg": ".jpg",
-  "image/webp": ".webp",
-  "image/gif": ".gif",
-  "application/pdf": ".pdf",
-  "text/csv": ".csv",
-  "text/plain": ".txt",
-  "application/json": ".json",
-};
+/** Keyed by the caller's content type, hence a Map ("constructor" is no media type). */
+const EXTENSIONS: ReadonlyMap<string, string> = new Map([
+  ["image/png", ".png"],
+  ["image/jpeg", ".jpg"],
+  ["image/webp", ".webp"],
+  ["image/gif", ".gif"],
+  ["application/pdf", ".pdf"],
+  ["text/csv", ".csv"],
+  ["text/plain", ".txt"],
+  ["application/json", ".json"],
+]);
 
 /** A fresh, unguessable tenant-relative name: `uploads/{uuid}{.ext}`. */
 export function generateObjectName(contentType: string, uuid: () => string = randomUUID): string {
-  return `uploads/${uuid()}${EXTENSIONS[contentType] ?? ""}`;
+  return `uploads/${uuid()}${EXTENSIONS.get(contentType) ?? ""}`;
 }
 
 /** The full object path of a tenant-relative name. */

@@ -11,8 +11,10 @@
  * Replay re-enqueues the stored payload with a `replay` marker under a new deterministic task id
  * per replay round. The handlers are idempotent, so a replay never applies an event twice; the
  * store additionally refuses to start a second replay while one is in flight or after success.
+ * Every replay round ends with the letter `resolved` or `open` again (with the reason), never
+ * left `replaying`.
  */
-import type { DocumentReference, Transaction } from "firebase-admin/firestore";
+import type { DocumentReference, DocumentSnapshot, Transaction } from "firebase-admin/firestore";
 import { Timestamp, isoTime } from "../platform/firestore-sdk";
 import { z } from "zod";
 import { params, runtime } from "../platform/config";
@@ -134,6 +136,31 @@ export function resolveDeadLetter(tx: Transaction, scope: DeadLetterScope, id: s
     { status: "resolved", resolvedAt: Timestamp.fromDate(now), updatedAt: Timestamp.fromDate(now) },
     { merge: true },
   );
+}
+
+/**
+ * Ends replay round `round` of a letter whose replay cannot go on (its endpoint was disabled or
+ * deleted, its delivery or event is gone): the letter is `open` again with `message` in its
+ * history, so it can be replayed once the cause is fixed. `letter` is the letter as read in
+ * `tx`; a letter in another round, or not replaying, is left as it is.
+ */
+export function reopenReplayedLetter(
+  tx: Transaction,
+  letter: DocumentSnapshot,
+  round: number,
+  message: string,
+  now: Date,
+): void {
+  if (!letter.exists || letter.get("status") !== "replaying" || letter.get("replayCount") !== round) return;
+  const errors = (letter.get("errors") as AttemptError[] | undefined) ?? [];
+  const attempts = Number(letter.get("attempts") ?? 0);
+  tx.update(letter.ref, {
+    status: "open",
+    // Not an attempt of its own: it is recorded against the letter's last one.
+    errors: [...errors, { attempt: attempts, at: now.toISOString(), message }].slice(-MAX_ERRORS_KEPT),
+    lastError: message,
+    updatedAt: Timestamp.fromDate(now),
+  });
 }
 
 export interface DeadLetterNotice {

@@ -20,10 +20,12 @@ import { invalidArgument } from "../platform/errors";
 import { log } from "../platform/logger";
 import { metrics } from "../platform/metrics";
 import { withSpan } from "../platform/tracing-port";
+import { checkInput } from "../platform/validation";
 import type { TenantDb } from "../tenancy/db";
 import {
   notifyDeadLetter,
   putDeadLetter,
+  reopenReplayedLetter,
   ReplayMarker,
   resolveDeadLetter,
   type AttemptError,
@@ -239,11 +241,19 @@ export function signingSecrets(db: TenantDb, endpointId: string, endpoint: Endpo
     .map((s) => decryptString(s.ciphertext, { aad: secretAad(db, endpointId) }));
 }
 
-function describe(error: unknown): string {
-  if (error instanceof SsrfError) return `refused: ${error.message}`;
-  if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) return "timed out";
+/**
+ * The reason a failed attempt shows the tenant (delivery log, dead letter, exhausted event).
+ * Coarse on purpose: the resolved addresses and the socket error (refused, reset, unreachable)
+ * would let a tenant map our network and probe ports; `detail` is for the server log only.
+ */
+function describe(error: unknown): { reason: string; detail: string } {
   const code = (error as { code?: string })?.code;
-  return code ? `network error ${code}` : "network error";
+  const detail = error instanceof Error ? `${error.name}: ${error.message}${code ? ` (${code})` : ""}` : String(error);
+  if (error instanceof SsrfError) return { reason: "address not allowed", detail };
+  if (error instanceof Error && (error.name === "TimeoutError" || error.name === "AbortError")) {
+    return { reason: "timed out", detail };
+  }
+  return { reason: "connection failed", detail };
 }
 
 /**
@@ -251,9 +261,9 @@ function describe(error: unknown): string {
  * the attempt already recorded, makes sure the follow-up task exists, and stops.
  */
 export async function runDelivery(data: unknown, deps: DeliveryDeps): Promise<DeliveryOutcome> {
-  const parsed = DeliveryTask.safeParse(data);
+  const parsed = checkInput(DeliveryTask, data);
   if (!parsed.success) {
-    log.error("malformed delivery task payload dropped", { issues: parsed.error.issues.length });
+    log.error("malformed delivery task payload dropped", { fields: Object.keys(parsed.fields) });
     return "skipped";
   }
   const task = parsed.data;
@@ -288,7 +298,12 @@ export async function runDelivery(data: unknown, deps: DeliveryDeps): Promise<De
   const [endpointSnap, eventSnap] = await db.getAll(endpointRef, eventRef);
   const endpoint = endpointSnap.data() as EndpointRecord | undefined;
   if (!endpoint || endpoint.status !== "active" || !eventSnap.exists) {
-    await deliveryRef.update({ status: "cancelled", nextAttemptAt: null, updatedAt: Timestamp.fromMillis(clock()) });
+    const reason = !endpoint
+      ? "replay cancelled: the endpoint was deleted"
+      : endpoint.status !== "active"
+        ? "replay cancelled: the endpoint is disabled"
+        : "replay cancelled: the event is no longer stored";
+    await cancelDelivery(db, deliveryRef, task.deliveryId, reason, clock());
     return "cancelled";
   }
 
@@ -334,7 +349,14 @@ export async function runDelivery(data: unknown, deps: DeliveryDeps): Promise<De
     );
     if (result.status < 200 || result.status >= 300) failure = `HTTP ${result.status}`;
   } catch (error) {
-    failure = describe(error);
+    const described = describe(error);
+    failure = described.reason;
+    log.warn("webhook delivery attempt failed", {
+      endpointId: delivery.endpointId,
+      deliveryId: task.deliveryId,
+      attempt,
+      cause: described.detail,
+    });
   }
   const nowMs = clock();
   const ok = failure === null;
@@ -371,6 +393,10 @@ export async function runDelivery(data: unknown, deps: DeliveryDeps): Promise<De
       const fresh = current.data() as DeliveryRecord | undefined;
       // Another run recorded this attempt meanwhile (duplicate dispatch): keep theirs.
       if (!fresh || fresh.status !== "pending" || fresh.attemptCount !== attempt - 1) return null;
+      // Any attempt of a replay round may be its last, not only the one carrying the marker.
+      const replayRound = fresh.replayRound ?? 0;
+      const letter =
+        ok && replayRound > 0 ? await tx.get(db.doc(`deadLetters/${deadLetterIdOf(task.deliveryId)}`)) : undefined;
       if (status === "failed") {
         await putDeadLetter(
           tx,
@@ -387,7 +413,9 @@ export async function runDelivery(data: unknown, deps: DeliveryDeps): Promise<De
           new Date(nowMs),
         );
       }
-      if (ok && task.replay) resolveDeadLetter(tx, { kind: "tenant", db }, task.replay.deadLetterId, new Date(nowMs));
+      if (letter?.get("status") === "replaying" && letter.get("replayCount") === replayRound) {
+        resolveDeadLetter(tx, { kind: "tenant", db }, letter.id, new Date(nowMs));
+      }
       tx.update(deliveryRef, {
         status,
         attempts: [...fresh.attempts, record].slice(-50),
@@ -509,7 +537,36 @@ async function emitExhausted(db: TenantDb, deliveryId: string, delivery: Deliver
   await db.doc(`webhookDeliveries/${deliveryId}`).update({ exhaustedNotified: true });
 }
 
-/** Re-opens a failed delivery for a replay round (once per round); false when nothing to do. */
+/**
+ * Cancels a delivery that can no longer be made. When it belongs to a replay round, the dead
+ * letter is re-opened with `reason` in the same transaction, so the replay does not end unseen.
+ */
+async function cancelDelivery(
+  db: TenantDb,
+  ref: DocumentReference,
+  deliveryId: string,
+  reason: string,
+  nowMs: number,
+): Promise<void> {
+  await withSpan("firestore.transaction", () =>
+    db.runTransaction(async (tx) => {
+      const delivery = (await tx.get(ref)).data() as DeliveryRecord | undefined;
+      if (!delivery || delivery.status !== "pending") return;
+      const round = delivery.replayRound ?? 0;
+      if (round > 0) {
+        const letter = await tx.get(db.doc(`deadLetters/${deadLetterIdOf(deliveryId)}`));
+        reopenReplayedLetter(tx, letter, round, reason, new Date(nowMs));
+      }
+      tx.update(ref, { status: "cancelled", nextAttemptAt: null, updatedAt: Timestamp.fromMillis(nowMs) });
+    }),
+  );
+}
+
+/**
+ * Re-opens a failed delivery for a replay round (once per round); false when nothing to do. A
+ * round that cannot start settles its letter: resolved when the delivery already got through,
+ * open again when the delivery is gone.
+ */
 async function startReplayRound(
   db: TenantDb,
   ref: DocumentReference,
@@ -518,10 +575,24 @@ async function startReplayRound(
 ): Promise<boolean> {
   return withSpan("firestore.transaction", () =>
     db.runTransaction(async (tx) => {
-      const snap = await tx.get(ref);
+      const [snap, letter] = await Promise.all([tx.get(ref), tx.get(db.doc(`deadLetters/${replay.deadLetterId}`))]);
       const delivery = snap.data() as DeliveryRecord | undefined;
-      if (!delivery) return false;
+      if (!delivery) {
+        reopenReplayedLetter(
+          tx,
+          letter,
+          replay.round,
+          "replay cancelled: the delivery no longer exists",
+          new Date(nowMs),
+        );
+        return false;
+      }
       if ((delivery.replayRound ?? 0) >= replay.round) return delivery.status === "pending";
+      if (delivery.status === "delivered") {
+        if (letter.get("status") === "replaying")
+          resolveDeadLetter(tx, { kind: "tenant", db }, letter.id, new Date(nowMs));
+        return false;
+      }
       if (delivery.status !== "failed" && delivery.status !== "cancelled") return false;
       tx.update(ref, {
         status: "pending",

@@ -125,6 +125,13 @@ describe("a web app on the local stack", () => {
     expect(snap.get("amount")).toBe(1250);
   });
 
+  it("calls the list functions without arguments, as httpsCallable(fns, name)() sends data: null", async () => {
+    const client = await signedIn(owner);
+    for (const name of ["listPayments", "listMembers", "listWebhookEndpoints", "listDeadLetters"]) {
+      await expect(httpsCallable(client.fns, name)()).resolves.toMatchObject({ data: expect.any(Object) });
+    }
+  });
+
   it("starts a session, signs in with its custom token and acts with the session's ID token", async () => {
     const client = await signedIn(owner);
     const session = await call<{ customToken: string; sessionId: string }>(client, "startSession", {});

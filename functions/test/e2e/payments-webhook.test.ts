@@ -49,7 +49,7 @@ const TYPES: Record<string, string> = {
 function eventBody(tenantId: string, paymentId: string, status: string, id = `evt_${randomUUID().replace(/-/g, "")}`) {
   const object =
     status === "refunded"
-      ? { id: `ch_${paymentId}`, object: "charge", payment_intent: `pi_${paymentId}` }
+      ? { id: `ch_${paymentId}`, object: "charge", payment_intent: `pi_${paymentId}`, amount_refunded: 1200 }
       : { id: `pi_${paymentId}`, object: "payment_intent" };
   return {
     id,

@@ -4,23 +4,29 @@
  *
  * Each function gets generated junk (wrong types, huge strings, deep nesting, prototype-pollution
  * keys, missing and extra fields around its real schema) from a signed-in owner who is also a
- * platform admin, so calls get past admission and reach validation. Every answer must be a
- * client error or a success — never `internal`/5xx — and a rejected call must write nothing
- * (checked through the Firestore emulator's operation log).
+ * platform admin, so calls get past admission and reach validation. Callables are called through
+ * firebase-functions' own protocol handler with the body a client sends, because its decoder
+ * turns a `__proto__` key into a prototype that an in-process call never sees. Every answer must
+ * be a client error or a success — never `internal`/5xx —, input carrying a `__proto__`,
+ * `constructor` or `prototype` key at any depth must be refused, and a rejected call must write
+ * nothing (checked through the Firestore emulator's operation log).
  */
 import fc from "fast-check";
 import { HttpsError } from "firebase-functions/v2/https";
-import { adminAuth } from "../../src/platform/admin";
-import { exportedFunctions, inputKeys } from "../support/exports";
+import { adminAuth, rootFirestore } from "../../src/platform/admin";
+import { acceptsNoArguments } from "../../src/platform/validation";
+import { exportedFunction, exportedFunctions, inputKeys } from "../support/exports";
 import {
   callAs,
   callHttps,
+  callOverWire,
   countOps,
   createTestUser,
   refreshUser,
   seedTenant,
   type OperationLog,
   type TestUser,
+  type WireAnswer,
 } from "../support/firebase";
 
 jest.setTimeout(600_000);
@@ -37,6 +43,29 @@ function deepNesting(depth: number): unknown {
 
 const pollution = (): unknown =>
   JSON.parse('{"__proto__": {"polluted": true}, "constructor": {"prototype": {"polluted": true}}, "tenantId": "x"}');
+
+const PROTOTYPE_KEYS = ["__proto__", "constructor", "prototype"] as const;
+
+/** A copy of `value` with own property `key` (defineProperty: even `__proto__` stays a plain key). */
+function withOwnKey(value: Record<string, unknown>, key: string, inner: unknown): Record<string, unknown> {
+  const copy = { ...value };
+  Object.defineProperty(copy, key, { value: inner, enumerable: true, writable: true, configurable: true });
+  return copy;
+}
+
+/** True when `value` has a prototype key at any depth (what the function must refuse). */
+function hasPrototypeKey(value: unknown): boolean {
+  const stack = [value];
+  while (stack.length > 0) {
+    const current = stack.pop();
+    if (typeof current !== "object" || current === null) continue;
+    for (const [key, child] of Object.entries(current)) {
+      if ((PROTOTYPE_KEYS as readonly string[]).includes(key)) return true;
+      stack.push(child);
+    }
+  }
+  return false;
+}
 
 /** Junk shaped around `keys`: wrong types, huge values, missing and extra fields. */
 function junk(keys: string[]): fc.Arbitrary<unknown> {
@@ -57,13 +86,52 @@ function junk(keys: string[]): fc.Arbitrary<unknown> {
             fc.dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 3 }).map((extra) => ({ ...extra, ...rec })),
           )
       : fc.dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 4 });
+  // The function's own fields, smuggled inside a prototype key at the top or one level down.
+  const smuggled = fc
+    .tuple(
+      fc.record(Object.fromEntries(keys.map((k) => [k, value])), { requiredKeys: [] }),
+      fc.record(Object.fromEntries(keys.map((k) => [k, value])), { requiredKeys: [] }),
+      fc.constantFrom(...PROTOTYPE_KEYS),
+      fc.boolean(),
+    )
+    .map(([outer, inner, key, nested]) =>
+      nested ? { ...outer, wrapper: withOwnKey({}, key, inner) } : withOwnKey(outer, key, inner),
+    );
   return fc.oneof(
     shaped,
     value,
+    smuggled,
     fc.constant(pollution()),
     fc.constant(deepNesting(2000)),
     fc.array(value, { maxLength: 5 }),
   );
+}
+
+/** Nesting depth of a JSON value. */
+function depthOf(value: unknown): number {
+  let depth = 0;
+  let level: unknown[] = [value];
+  while (level.length > 0) {
+    level = level.flatMap((v) => (typeof v === "object" && v !== null ? Object.values(v) : []));
+    depth += 1;
+  }
+  return depth;
+}
+
+/**
+ * Calls a callable with `input` as a client would (the web SDK sends `null` for no arguments).
+ * Over the wire, except for input nested deeper than firebase-functions' recursive decoder can
+ * take (it overflows the stack before our code runs): that goes in-process.
+ */
+async function callCallable(fn: unknown, user: TestUser | null, input: unknown): Promise<WireAnswer> {
+  if (depthOf(input) <= 500)
+    return callOverWire(fn, user, JSON.stringify({ data: input === undefined ? null : input }));
+  try {
+    return { status: 200, body: { result: await callAs(fn as never, user, input) } };
+  } catch (error) {
+    if (!(error instanceof HttpsError)) throw error;
+    return { status: error.httpErrorCode.status, body: {} };
+  }
 }
 
 /**
@@ -76,11 +144,6 @@ function effects(ops: OperationLog): { writes: number; deletes: number } {
     writes: own.filter((e) => e.kind === "write").length,
     deletes: own.filter((e) => e.kind === "delete").length,
   };
-}
-
-function isClientOutcome(error: unknown): boolean {
-  if (!(error instanceof HttpsError)) return false;
-  return !["internal", "unknown", "unavailable", "deadline-exceeded", "data-loss"].includes(error.code);
 }
 
 describe("hostile input against every exported function", () => {
@@ -115,16 +178,10 @@ describe("hostile input against every exported function", () => {
               .catch(() => refreshUser(owner));
           const user = signedIn ? owner : null;
           if (spec.kind === "callable") {
-            const { result, ops } = await countOps(async () => {
-              try {
-                await callAs(fn as never, user, input);
-                return { rejected: false, error: undefined as unknown };
-              } catch (error) {
-                return { rejected: true, error };
-              }
-            });
-            if (result.rejected) {
-              expect(isClientOutcome(result.error)).toBe(true);
+            const { result, ops } = await countOps(() => callCallable(fn, user, input));
+            expect(result.status).toBeLessThan(500);
+            if (hasPrototypeKey(input)) expect(result.status).toBeGreaterThanOrEqual(400);
+            if (result.status >= 400) {
               expect(effects(ops)).toEqual({ writes: 0, deletes: 0 });
             }
           } else {
@@ -140,6 +197,7 @@ describe("hostile input against every exported function", () => {
               }),
             );
             expect(result.status).toBeLessThan(500);
+            if (hasPrototypeKey(input)) expect(result.status).toBeGreaterThanOrEqual(400);
             if (result.status >= 400) {
               expect(effects(ops)).toEqual({ writes: 0, deletes: 0 });
             }
@@ -147,6 +205,74 @@ describe("hostile input against every exported function", () => {
         }),
         { numRuns: RUNS_PER_FUNCTION, seed: 20261121 },
       );
+    },
+  );
+});
+
+describe("prototype keys over the callable protocol", () => {
+  let owner: TestUser;
+  let tid: string;
+
+  beforeAll(async () => {
+    owner = await createTestUser();
+    tid = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
+  });
+
+  it("refuses inviteMember with roles smuggled in __proto__ and writes no member", async () => {
+    const email = `smuggled-${Date.now()}@example.test`;
+    const body = `{"data": {"email": "${email}", "__proto__": {"roles": ["owner"]}}}`;
+    const { result, ops } = await countOps(() => callOverWire(exportedFunction("inviteMember"), owner, body));
+    expect(result.status).toBe(400);
+    expect(result.body.error?.status).toBe("INVALID_ARGUMENT");
+    expect(result.body.error?.details?.fields).toEqual({ "": ['key "__proto__" is not allowed'] });
+    expect(effects(ops)).toEqual({ writes: 0, deletes: 0 });
+    const members = await rootFirestore().collection(`tenants/${tid}/members`).get();
+    expect(members.docs.map((d) => d.id)).toEqual([owner.uid]);
+  });
+
+  it.each([
+    ['{"data": {"__proto__": {"x": 1}}}', "__proto__"],
+    ['{"data": {"pageSize": 5, "constructor": {"prototype": {"x": 1}}}}', "constructor"],
+    ['{"data": {"pageSize": 5, "prototype": 1}}', "prototype"],
+    ['{"data": {"__proto__": 5}}', "__proto__"],
+  ])("refuses %s naming the key", async (body, key) => {
+    const result = await callOverWire(exportedFunction("listMembers"), owner, body);
+    expect(result.status).toBe(400);
+    expect(result.body.error?.details?.fields?.[""]).toContain(`key "${key}" is not allowed`);
+  });
+});
+
+describe("calls without arguments", () => {
+  let owner: TestUser;
+
+  beforeAll(async () => {
+    owner = await createTestUser();
+    const tid = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
+    await adminAuth().setCustomUserClaims(owner.uid, { tid, roles: ["owner"], platformAdmin: true });
+    await refreshUser(owner);
+  });
+
+  const noArgument = functions.filter(
+    (f) => f.spec.kind === "callable" && f.spec.input && acceptsNoArguments(f.spec.input),
+  );
+
+  it("covers every callable whose input is all-optional", () => {
+    expect(noArgument.map((f) => f.name)).toEqual(
+      expect.arrayContaining(["listPayments", "listMembers", "listWebhookEndpoints", "listDeadLetters", "listRoles"]),
+    );
+  });
+
+  it.each(noArgument.map((f) => [f.name, f] as const))(
+    "%s takes data: null as the web SDK sends it for httpsCallable(fns, name)()",
+    async (name, { fn }) => {
+      // A successful revokeAllSessions revokes the owner's tokens: sign in again.
+      await adminAuth()
+        .verifyIdToken(owner.idToken, true)
+        .catch(() => refreshUser(owner));
+      const answer = await callOverWire(fn, owner, '{"data": null}');
+      expect(answer.body.error?.status).not.toBe("INVALID_ARGUMENT");
+      expect(answer.status).toBeLessThan(500);
+      if (name.startsWith("list")) expect(answer.status).toBe(200);
     },
   );
 });

@@ -392,6 +392,173 @@ describe("concurrency", () => {
   });
 });
 
+describe("transactional mode", () => {
+  const transactional = (opts: { idempotent?: IdempotencyMode } = {}) =>
+    probeCallable({ ...opts, options: { mode: "transactional" } });
+
+  it("costs 1 write in the handler's commit and no read; a replay costs 1 read and no write", async () => {
+    const { fn, name } = transactional();
+    const key = randomUUID();
+    const label = randomUUID();
+    const first = await countOps(() => callAs(fn, owner, { idempotencyKey: key, label, amount: 100 }));
+    const second = await countOps(() => callAs(fn, owner, { amount: 100, label, idempotencyKey: key }));
+    expect(JSON.stringify(second.result)).toBe(JSON.stringify(first.result));
+    expect(await things(label)).toHaveLength(1);
+    const path = recordPath(name, key);
+    const firstRecordOps = idemOps(first.ops, path);
+    expect(firstRecordOps.map((e) => [e.kind, e.method])).toEqual([["write", "Commit"]]);
+    // The record is written in the same commit as the business document (adjacent in the log).
+    const [business] = opsUnder(first.ops, `tenants/${tid}/things/`);
+    expect(Math.abs(business.seq - firstRecordOps[0].seq)).toBe(1);
+    expect([first.ops.reads, first.ops.writes]).toEqual([0, 2]);
+    // The duplicate's commit fails on the record, its business write with it; then it reads and replays.
+    expect(idemOps(second.ops, path).map((e) => e.kind)).toEqual(["read"]);
+    expect([second.ops.reads, second.ops.writes]).toEqual([1, 0]);
+    expect(opsUnder(second.ops, `tenants/${tid}/things/`)).toEqual([]);
+    const record = (await rootFirestore().doc(path).get()).data()!;
+    expect(record).toMatchObject({ state: "COMPLETED", responseKind: "value", fn: name });
+  });
+
+  it("runs the effect exactly once for 50 concurrent requests with one key", async () => {
+    const { fn, name } = transactional();
+    const key = randomUUID();
+    const label = randomUUID();
+    const { result: settled, ops } = await countOps(() =>
+      Promise.allSettled(
+        Array.from({ length: 50 }, () => callAs<{ id: string }>(fn, owner, { idempotencyKey: key, label, amount: 5 })),
+      ),
+    );
+    const docs = await things(label);
+    expect(docs).toHaveLength(1);
+    const fulfilled = settled.filter((s) => s.status === "fulfilled").map((s) => s.value);
+    const rejected = settled.filter((s) => s.status === "rejected").map((s) => s.reason);
+    expect(fulfilled.length).toBeGreaterThanOrEqual(1);
+    for (const value of fulfilled) expect(value).toEqual({ id: docs[0].id, label, amount: 5 });
+    // Duplicates wait on the record and replay; one that runs out of transaction attempts under
+    // this contention is told to retry (aborted, as for an in-flight key), never a second effect.
+    for (const reason of rejected) {
+      expect(reason).toBeInstanceOf(HttpsError);
+      expect(reason).toMatchObject({ code: "aborted", details: { reason: "idempotency-request-in-flight" } });
+    }
+    expect(opsUnder(ops, `tenants/${tid}/things/`).filter((e) => e.kind === "write")).toHaveLength(1);
+    expect(idemOps(ops, recordPath(name, key)).filter((e) => e.kind === "write")).toHaveLength(1);
+    expect(await callAs(fn, owner, { idempotencyKey: key, label, amount: 5 })).toEqual({
+      id: docs[0].id,
+      label,
+      amount: 5,
+    });
+  });
+
+  it("makes a duplicate that overtakes a running original the one effect; the original replays it", async () => {
+    const { fn, probe } = transactional();
+    const gate = deferred();
+    probe.gates.push(gate);
+    const key = randomUUID();
+    const label = randomUUID();
+    const data = { idempotencyKey: key, label, amount: 1 };
+    const original = callAs(fn, owner, data);
+    while (probe.runs === 0) await new Promise((r) => setImmediate(r));
+    const duplicate = await callAs(fn, owner, data);
+    gate.release();
+    expect(await original).toEqual(duplicate);
+    expect(probe.runs).toBe(2);
+    expect(await things(label)).toHaveLength(1);
+  });
+
+  it("serialises concurrent HTTPS duplicates into one effect and identical answers", async () => {
+    const probe: Probe = { runs: 0, gates: [], failures: [] };
+    const fn = httpsEndpoint(
+      {
+        name: uniqueName("idemHttpTx"),
+        description: "test only",
+        methods: ["POST"],
+        input: Input,
+        tenant: true,
+        permission: "payments:create",
+        idempotent: true,
+        idempotencyOptions: { now, mode: "transactional" },
+      },
+      async ({ data, db, runTransaction }) => {
+        probe.runs++;
+        const ref = db!.collection("things").doc();
+        return runTransaction(async (tx) => {
+          tx.create(ref, { label: data.label, amount: data.amount });
+          return { status: 201, headers: { Location: `/things/${ref.id}` }, body: { id: ref.id } };
+        });
+      },
+    );
+    const label = randomUUID();
+    const call = () =>
+      callHttps(fn, {
+        headers: { Authorization: `Bearer ${owner.idToken}`, "Idempotency-Key": `tx-${label}` },
+        body: { label, amount: 1 },
+      });
+    const answers = await Promise.all(Array.from({ length: 10 }, call));
+    const docs = await things(label);
+    expect(docs).toHaveLength(1);
+    // 201 with the one document, or (transaction attempts exhausted under contention) a retryable 409.
+    for (const answer of answers) {
+      if (answer.status === 201) expect(answer.body).toEqual({ id: docs[0].id });
+      else expect(answer.status).toBe(409);
+    }
+    expect(answers.some((a) => a.status === 201)).toBe(true);
+  });
+
+  it("reads and replaces an expired record in the handler's transaction, running the effect again", async () => {
+    const { fn, name } = transactional();
+    const key = randomUUID();
+    const label = randomUUID();
+    const data = { idempotencyKey: key, label, amount: 3 };
+    const first = await callAs<{ id: string }>(fn, owner, data);
+    clock.ms += 25 * 3600 * 1000; // past the 24 h TTL; Firestore's TTL has not deleted it yet
+    const { result: second, ops } = await countOps(() => callAs<{ id: string }>(fn, owner, data));
+    expect(second.id).not.toBe(first.id);
+    expect((await things(label)).map((d) => d.id).sort()).toEqual([first.id, second.id].sort());
+    const recordOps = idemOps(ops, recordPath(name, key));
+    // Failed create → read outside → the transaction again: read in it, then replace.
+    expect(recordOps.map((e) => [e.kind, e.transaction])).toEqual([
+      ["read", false],
+      ["read", true],
+      ["write", true],
+    ]);
+    expect(await callAs(fn, owner, data)).toEqual(second);
+  });
+
+  it("refuses the same key with a different request, writing nothing", async () => {
+    const { fn } = transactional();
+    const key = randomUUID();
+    await callAs(fn, owner, { idempotencyKey: key, label: "a", amount: 1 });
+    const { result, ops } = await countOps(() =>
+      expectHttpsError(callAs(fn, owner, { idempotencyKey: key, label: "a", amount: 2 }), "failed-precondition"),
+    );
+    expect(result.details).toMatchObject({ reason: "idempotency-key-reused" });
+    expect(ops.writes).toBe(0);
+  });
+
+  it("records nothing for a call whose transaction never commits, so a retry runs again", async () => {
+    const { fn, probe } = transactional();
+    probe.failures.push(notFound("not yet"));
+    const key = randomUUID();
+    const label = randomUUID();
+    await expectHttpsError(callAs(fn, owner, { idempotencyKey: key, label, amount: 1 }), "not-found");
+    const retried = await callAs<{ id: string }>(fn, owner, { idempotencyKey: key, label, amount: 1 });
+    expect(probe.runs).toBe(2);
+    expect((await things(label)).map((d) => d.id)).toEqual([retried.id]);
+  });
+
+  it("is the mode of the real createPayment: one payment and one record write per key", async () => {
+    const key = randomUUID();
+    const description = `idem-tx-${randomUUID()}`;
+    const data = { idempotencyKey: key, amount: 4321, currency: "eur", description };
+    const { result: first, ops } = await countOps(() => callAs(createPayment, owner, data));
+    const replayed = await callAs(createPayment, owner, data);
+    expect(JSON.stringify(replayed)).toBe(JSON.stringify(first));
+    const path = recordPath("createPayment", key);
+    expect(idemOps(ops, path).map((e) => e.kind)).toEqual(["write"]);
+    expect([ops.reads, ops.writes]).toEqual([0, 2]);
+  });
+});
+
 describe("lease", () => {
   it("lets a retry take over after the lease, and fences the late holder out of committing", async () => {
     const { fn, probe, name } = probeCallable({ options: { lockSeconds: 5 } });

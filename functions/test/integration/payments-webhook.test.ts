@@ -60,9 +60,21 @@ let seq = 0;
 function providerEvent(
   target: { tenantId: string; paymentId: string },
   type = "payment_intent.succeeded",
-  overrides: { id?: string; amount?: number; currency?: string; providerId?: string } = {},
+  overrides: { id?: string; amount?: number; currency?: string; providerId?: string; amountRefunded?: number } = {},
 ): string {
   seq += 1;
+  const amount = overrides.amount ?? 2500;
+  const providerId = overrides.providerId ?? `pi_${target.paymentId}`;
+  // A refund event is about the charge, which names its payment intent and the refunded total.
+  const object =
+    type === "charge.refunded"
+      ? {
+          id: `ch_${seq}`,
+          object: "charge",
+          payment_intent: providerId,
+          amount_refunded: overrides.amountRefunded ?? amount,
+        }
+      : { id: providerId, object: "payment_intent" };
   return JSON.stringify({
     id: overrides.id ?? `evt_${Date.now()}_${seq}`,
     object: "event",
@@ -70,9 +82,8 @@ function providerEvent(
     created: Math.floor(Date.now() / 1000),
     data: {
       object: {
-        id: overrides.providerId ?? `pi_${target.paymentId}`,
-        object: "payment_intent",
-        amount: overrides.amount ?? 2500,
+        ...object,
+        amount,
         currency: overrides.currency ?? "eur",
         metadata: { tenantId: target.tenantId, paymentId: target.paymentId },
       },
@@ -186,6 +197,29 @@ describe("acknowledging a provider webhook", () => {
     expect(recorder.tasks).toHaveLength(0);
   });
 
+  it("acknowledges a signed event whose routing metadata is unusable, recording it as ignored", async () => {
+    for (const target of [
+      { tenantId: "../other", paymentId: "p1" },
+      { tenantId, paymentId: "p/../q" },
+    ]) {
+      const body = providerEvent(target, "payment_intent.succeeded", { providerId: "pi_route" });
+      const { result, ops } = await countOps(() =>
+        callHttps(paymentWebhook, { rawBody: Buffer.from(body), headers: { "stripe-signature": sign(body) } }),
+      );
+      expect(result).toMatchObject({ status: 200, body: { received: true, ignored: "unroutable" } });
+      const eventId = JSON.parse(body).id as string;
+      expect(ops.log.filter((e) => e.kind === "write").map((e) => e.path)).toEqual([`inboundEvents/stripe:${eventId}`]);
+      const record = await rootFirestore().doc(`inboundEvents/stripe:${eventId}`).get();
+      expect(record.data()).toMatchObject({ state: "ignored", reason: "unroutable", eventId });
+      // The provider's retry is acknowledged the same way, and nothing is queued either time.
+      const retry = await callHttps(paymentWebhook, {
+        rawBody: Buffer.from(body),
+        headers: { "stripe-signature": sign(body) },
+      });
+      expect(retry.status).toBe(200);
+    }
+  });
+
   it("answers 503 when the event cannot be queued, and a provider retry still gets it queued", async () => {
     const target = await newPayment();
     const body = providerEvent(target);
@@ -235,6 +269,26 @@ describe("processing payment events", () => {
     const payment = await paymentDoc(target);
     expect(payment.status).toBe("refunded");
     expect(payment.appliedEventIds).toHaveLength(5);
+  });
+
+  it("models partial refunds: partially_refunded with the total, refunded once the total reaches the amount", async () => {
+    const target = await newPayment(2500);
+    const refund = async (total: number) => {
+      const recorder = taskRecorder();
+      await deliver(providerEvent(target, "charge.refunded", { amountRefunded: total }), recorder.enqueue);
+      return processPaymentTask(recorder.tasks[0].payload, 1, processDeps());
+    };
+    expect(await acceptAndRun(target, "payment_intent.succeeded")).toBe("applied");
+    expect(await refund(1000)).toBe("applied");
+    expect(await paymentDoc(target)).toMatchObject({ status: "partially_refunded", amountRefunded: 1000 });
+    expect(await callAs(getPayment, member, { paymentId: target.paymentId })).toMatchObject({
+      status: "partially_refunded",
+      amountRefunded: 1000,
+    });
+    // An older, smaller total arriving late changes nothing.
+    expect(await refund(400)).toBe("stale");
+    expect(await refund(2500)).toBe("applied");
+    expect(await paymentDoc(target)).toMatchObject({ status: "refunded", amountRefunded: 2500 });
   });
 
   it("dead-letters at once an event for a payment that is not in the named tenant, writing nothing there", async () => {

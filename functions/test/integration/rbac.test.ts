@@ -138,13 +138,17 @@ describe("custom roles", () => {
     const t = await team();
     const out = await callAs(createRole, t.admin, {
       roleId: "auditor",
-      permissions: ["audit:read"],
+      permissions: ["webhooks:manage"],
       inherits: ["viewer"],
     });
     expect(out.configVersion).toBe(2);
     expect(await configVersion(t.tid)).toBe(2);
     const doc = await rootFirestore().doc(`tenants/${t.tid}/roles/auditor`).get();
-    expect(doc.data()).toMatchObject({ permissions: ["audit:read"], inherits: ["viewer"], createdBy: t.admin.uid });
+    expect(doc.data()).toMatchObject({
+      permissions: ["webhooks:manage"],
+      inherits: ["viewer"],
+      createdBy: t.admin.uid,
+    });
   });
 
   it("refuses a member or viewer managing roles, before looking at the input", async () => {
@@ -202,7 +206,7 @@ describe("custom roles", () => {
 
   it("refuses cycles, unknown parents, unknown permissions and built-in names, writing nothing", async () => {
     const t = await team();
-    await callAs(createRole, t.admin, { roleId: "a", permissions: ["audit:read"] });
+    await callAs(createRole, t.admin, { roleId: "a", permissions: ["webhooks:manage"] });
     await callAs(createRole, t.admin, { roleId: "b", permissions: [], inherits: ["a"] });
     await rejectedWithoutWrites(
       t.tid,
@@ -216,6 +220,20 @@ describe("custom roles", () => {
       "invalid-argument",
       "unknown-parent",
     );
+    for (const parent of ["constructor", "toString"]) {
+      await rejectedWithoutWrites(
+        t.tid,
+        () => callAs(createRole, t.admin, { roleId: "c", permissions: [], inherits: [parent] }),
+        "invalid-argument",
+        "unknown-parent",
+      );
+      await rejectedWithoutWrites(
+        t.tid,
+        () => callAs(updateRole, t.admin, { roleId: "b", inherits: [parent] }),
+        "invalid-argument",
+        "unknown-parent",
+      );
+    }
     const unknown = await rejectedWithoutWrites(
       t.tid,
       () => callAs(createRole, t.admin, { roleId: "c", permissions: ["payments:delete"] }),
@@ -241,7 +259,7 @@ describe("custom roles", () => {
 
   it("refuses to delete a role that is assigned or inherited, then deletes it once free", async () => {
     const t = await team();
-    await callAs(createRole, t.admin, { roleId: "base", permissions: ["audit:read"] });
+    await callAs(createRole, t.admin, { roleId: "base", permissions: ["webhooks:manage"] });
     await callAs(createRole, t.admin, { roleId: "child", permissions: [], inherits: ["base"] });
     await callAs(assignRoles, t.admin, { uid: t.viewer.uid, roles: ["viewer", "child"] });
 
@@ -267,7 +285,7 @@ describe("custom roles", () => {
   });
   it("also refuses while only a suspended member holds the role", async () => {
     const t = await team();
-    await callAs(createRole, t.admin, { roleId: "temp", permissions: ["audit:read"] });
+    await callAs(createRole, t.admin, { roleId: "temp", permissions: ["webhooks:manage"] });
     await rootFirestore()
       .doc(`tenants/${t.tid}/members/suspended-user`)
       .set({ roles: ["viewer", "temp"], status: "suspended" });

@@ -26,6 +26,9 @@ import { deadLetterIdOf, publishEvent, runDelivery, type DeliveryDeps } from "..
 import { tenantDbFor } from "../../src/webhooks/store";
 import type { Enqueue } from "../../src/webhooks/tasks";
 import { callAs, createTestUser, expectHttpsError, seedTenant, type TestUser } from "../support/firebase";
+import { captureLogs } from "../support/observability-logs";
+
+const logs = captureLogs();
 
 interface Received {
   path: string;
@@ -391,6 +394,60 @@ describe("delivery", () => {
     expect((await tenantDbFor(tid).doc(`deadLetters/${letterId}`).get()).get("status")).toBe("resolved");
   });
 
+  /** Publishes to a new endpoint at `path` whose 8 attempts all fail; returns its open dead letter. */
+  async function exhaustedLetter(path: string) {
+    const tid = await freshTenant();
+    const { endpoint } = await createEndpoint(path);
+    receiver.script(path, ...Array.from({ length: 8 }, () => ({ status: 500 })));
+    const recorder = taskRecorder();
+    const { eventId } = await publishEvent(tid, "payment.succeeded", {}, recorder);
+    expect(await drain(recorder, { clock: { t: Date.now() }, disableAfterMs: 30 * 86_400_000 })).toContain("exhausted");
+    const letterId = deadLetterIdOf(`${eventId}_${endpoint.id}`);
+    const scope = { kind: "tenant" as const, db: tenantDbFor(tid) };
+    const letter = async () => (await scope.db.doc(`deadLetters/${letterId}`).get()).data()!;
+    expect(await letter()).toMatchObject({ status: "open" });
+    return { endpoint, letterId, scope, letter };
+  }
+
+  it.each([
+    ["disabled", "replay cancelled: the endpoint is disabled"],
+    ["deleted", "replay cancelled: the endpoint was deleted"],
+  ])("ends a replay whose endpoint was %s meanwhile with the letter open again, replayable", async (change, reason) => {
+    const { endpoint, letterId, scope, letter } = await exhaustedLetter(`/gone-${change}`);
+    if (change === "disabled") {
+      await callAs(setWebhookEndpointStatus, admin, { endpointId: endpoint.id, status: "disabled" });
+    } else {
+      await callAs(deleteWebhookEndpoint, admin, { endpointId: endpoint.id });
+    }
+    const first = taskRecorder();
+    expect(await replayDeadLetterIds(scope, [letterId], first)).toEqual([{ id: letterId, outcome: "replayed" }]);
+    expect(await drain(first)).toEqual(["cancelled"]);
+    expect(await letter()).toMatchObject({ status: "open", lastError: reason, replayCount: 1 });
+    expect((await letter()).errors.at(-1)).toMatchObject({ message: reason });
+
+    // A second replay is possible: after re-enabling it delivers and resolves; deleted, it ends open again.
+    if (change === "disabled") {
+      await callAs(setWebhookEndpointStatus, admin, { endpointId: endpoint.id, status: "active" });
+    }
+    const second = taskRecorder();
+    expect(await replayDeadLetterIds(scope, [letterId], second)).toEqual([{ id: letterId, outcome: "replayed" }]);
+    expect(await drain(second)).toEqual([change === "disabled" ? "delivered" : "cancelled"]);
+    expect(await letter()).toMatchObject({ status: change === "disabled" ? "resolved" : "open", replayCount: 2 });
+  });
+
+  it("resolves the letter when its replay gets through on a later attempt of the round", async () => {
+    const { letterId, scope, letter } = await exhaustedLetter("/late-success");
+    receiver.script("/late-success", { status: 500 }, { status: 500 });
+    const recorder = taskRecorder();
+    await replayDeadLetterIds(scope, [letterId], recorder);
+    expect(await drain(recorder, { clock: { t: Date.now() } })).toEqual([
+      "retry-scheduled",
+      "retry-scheduled",
+      "delivered",
+    ]);
+    expect(await letter()).toMatchObject({ status: "resolved" });
+  });
+
   it("signs with both secrets during a rotation overlap, and only the new one after it", async () => {
     const tid = await freshTenant();
     const { endpoint, secret: oldSecret } = await createEndpoint("/rotate");
@@ -438,10 +495,42 @@ describe("delivery", () => {
     });
     expect(outcome).toBe("retry-scheduled");
     const delivery = (await tenantDbFor(tid).doc(`webhookDeliveries/${eventId}_${created.endpoint.id}`).get()).data()!;
-    expect(delivery.attempts[0]).toMatchObject({
-      statusCode: null,
-      error: expect.stringMatching(/^refused: .*linkLocal/),
+    // The tenant sees a coarse reason; the address and its range stay in the server log.
+    expect(delivery.attempts[0]).toMatchObject({ statusCode: null, error: "address not allowed" });
+    const listed = await callAs<{ items: { attempts: { error: string | null }[] }[] }>(listWebhookDeliveries, admin, {
+      endpointId: created.endpoint.id,
     });
+    expect(JSON.stringify(listed)).not.toMatch(/169\.254|linkLocal/);
+    expect(JSON.stringify(listed)).toContain("address not allowed");
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        message: "webhook delivery attempt failed",
+        cause: expect.stringContaining("linkLocal"),
+      }),
+    );
+  });
+
+  it("shows the tenant no socket error or port of a failed connection", async () => {
+    const tid = await freshTenant();
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, "127.0.0.1", resolve));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const created = await callAs<{ endpoint: { id: string } }>(createWebhookEndpoint, admin, {
+      url: `http://127.0.0.1:${port}/closed`,
+      eventTypes: ["payment.succeeded"],
+    });
+    const recorder = taskRecorder();
+    const { eventId } = await publishEvent(tid, "payment.succeeded", {}, recorder);
+    expect((await drain(recorder)).at(0)).toBe("retry-scheduled");
+    const delivery = (await tenantDbFor(tid).doc(`webhookDeliveries/${eventId}_${created.endpoint.id}`).get()).data()!;
+    expect(delivery.attempts[0]).toMatchObject({ statusCode: null, error: "connection failed" });
+    expect(logs).toContainEqual(
+      expect.objectContaining({
+        message: "webhook delivery attempt failed",
+        cause: expect.stringContaining("ECONNREFUSED"),
+      }),
+    );
   });
 
   it("runs each attempt once even when its task is dispatched twice", async () => {

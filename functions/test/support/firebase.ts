@@ -156,6 +156,62 @@ export async function callAs<R>(
   return fft.wrap(fn as never)(request as never) as Promise<R>;
 }
 
+export interface WireAnswer {
+  status: number;
+  body: {
+    result?: unknown;
+    error?: { status: string; message: string; details?: { fields?: Record<string, string[]>; [k: string]: unknown } };
+  };
+}
+
+/**
+ * Calls a callable through firebase-functions' own protocol handler, in-process: `rawBody` is
+ * the HTTP body exactly as a client sends it (`{"data": …}`), JSON-parsed as the functions
+ * framework does, then checked, token-verified and decoded by the library itself. Unlike
+ * `callAs`, this sees what the wire does to keys such as `__proto__`.
+ */
+export async function callOverWire(
+  fn: unknown,
+  user: { idToken: string } | null,
+  rawBody: string,
+): Promise<WireAnswer> {
+  const headers: Record<string, string> = { "content-type": "application/json" };
+  if (user) headers.authorization = `Bearer ${user.idToken}`;
+  const req = {
+    method: "POST",
+    url: "/",
+    headers,
+    body: JSON.parse(rawBody) as unknown,
+    rawBody: Buffer.from(rawBody),
+    header: (name: string) => headers[name.toLowerCase()],
+    get: (name: string) => headers[name.toLowerCase()],
+  };
+  return new Promise((resolve) => {
+    const sent: Record<string, unknown> = {};
+    const res = {
+      statusCode: 200,
+      headersSent: false,
+      setHeader: (name: string, value: unknown) => void (sent[name.toLowerCase()] = value),
+      getHeader: (name: string) => sent[name.toLowerCase()],
+      removeHeader: (name: string) => void delete sent[name.toLowerCase()],
+      on: () => res,
+      status(code: number) {
+        res.statusCode = code;
+        return res;
+      },
+      send(body: unknown) {
+        res.headersSent = true;
+        resolve({ status: res.statusCode, body: (typeof body === "string" ? JSON.parse(body) : body) as never });
+      },
+      end() {
+        res.headersSent = true;
+        resolve({ status: res.statusCode, body: {} });
+      },
+    };
+    (fn as (req: unknown, res: unknown) => void)(req, res);
+  });
+}
+
 /** Calls a wrapped HTTPS endpoint in-process and returns its result (status, body, headers). */
 export async function callHttps(
   fn: { run: (req: Request) => Promise<HttpResult> },

@@ -14,7 +14,9 @@ import {
   tasksQueue,
   type NamedCheck,
 } from "../../src/health/checks";
-import { answerHealth, isOperator } from "../../src/health/index";
+import { SECRET_TARGETS } from "../../src/health/defaults";
+import { answerHealth } from "../../src/health/index";
+import { bearerMatches } from "../../src/observability/metrics-auth";
 import { createHealthProbe, overall } from "../../src/health/probe";
 
 const TOKEN = "operator-token-for-tests-0123456789";
@@ -149,16 +151,52 @@ describe("detail is for operators only", () => {
     ]);
   });
 
-  it("shows nobody the detail when no operator token is configured", () => {
-    expect(isOperator("Bearer ", "")).toBe(false);
-    expect(isOperator("Bearer x", "")).toBe(false);
-    expect(isOperator(["Bearer x"], "x")).toBe(false);
-    expect(isOperator("Bearer x", "x")).toBe(true);
+  it("shows nobody the detail when no operator token is configured", async () => {
+    for (const header of ["Bearer ", "Bearer x", ["Bearer x"]]) {
+      const res = await answerHealth(failing(), "ready", header, () => "");
+      expect(res.body).toEqual({ status: "fail" });
+    }
+  });
+
+  it.each([
+    `Bearer ${TOKEN}`,
+    `bearer ${TOKEN}`,
+    ` Bearer ${TOKEN} `,
+    `Bearer  ${TOKEN}`,
+    `Bearer ${TOKEN} x`,
+    `Basic ${TOKEN}`,
+    "Bearer",
+    "",
+  ])("answers %j exactly as the metrics endpoint's check does", async (header) => {
+    const res = await answerHealth(failing(), "ready", header, () => TOKEN);
+    expect("checks" in (res.body as object)).toBe(bearerMatches(header, TOKEN));
   });
 });
 
 describe("secrets check", () => {
   const key = Buffer.alloc(32, 1).toString("base64");
+
+  describe("of the deployment's DATA_ENCRYPTION_KEY", () => {
+    const target = SECRET_TARGETS.find((t) => t.name === "DATA_ENCRYPTION_KEY")!;
+    const other = Buffer.alloc(32, 2).toString("base64");
+
+    it.each([
+      ["one bare key", key],
+      ["a keyring after a rotation", `2:${other},1:${key}`],
+    ])("accepts %s", (_name, value) => {
+      expect(target.validate!(value)).toBeUndefined();
+    });
+
+    it.each([
+      ["a short key", Buffer.alloc(16).toString("base64")],
+      ["a keyring with a short key", `2:${Buffer.alloc(16).toString("base64")},1:${key}`],
+      ["a keyring entry without an id", `${other},1:${key}`],
+    ])("refuses %s without echoing it", (_name, value) => {
+      const reason = target.validate!(value);
+      expect(reason).toEqual(expect.any(String));
+      expect(reason).not.toContain(value.split(",")[0].split(":").at(-1));
+    });
+  });
 
   it("passes when every secret is present and well-formed", async () => {
     const check = secretsPresent([

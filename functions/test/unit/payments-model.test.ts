@@ -35,8 +35,8 @@ const payment = (overrides: Partial<PaymentState> = {}): PaymentState => ({
 });
 
 describe("payment status order", () => {
-  it("moves strictly forward: created < processing < failed < succeeded < refunded", () => {
-    const order = ["created", "processing", "failed", "succeeded", "refunded"] as const;
+  it("moves strictly forward: created < processing < failed < succeeded < partially_refunded < refunded", () => {
+    const order = ["created", "processing", "failed", "succeeded", "partially_refunded", "refunded"] as const;
     expect([...PAYMENT_STATUSES]).toEqual([...order]);
     for (let i = 0; i < order.length; i++) {
       for (let j = 0; j < order.length; j++) expect(canTransition(order[i], order[j])).toBe(j > i);
@@ -109,6 +109,44 @@ describe("applying an event", () => {
     }
   });
 
+  it("records a partial refund as partially_refunded with the refunded total", () => {
+    const refund = event({ eventId: "r1", type: "charge.refunded", status: "partially_refunded", amountRefunded: 300 });
+    expect(decide(payment({ status: "succeeded" }), refund)).toMatchObject({
+      kind: "apply",
+      moved: true,
+      status: "partially_refunded",
+      amountRefunded: 300,
+    });
+  });
+
+  it("ends refunded once partial refunds reach the amount, in any order", () => {
+    const refunds = [300, 700, 1000].map((total, i) =>
+      event({
+        eventId: `r${i}`,
+        type: "charge.refunded",
+        status: total >= 1000 ? "refunded" : "partially_refunded",
+        amountRefunded: total,
+      }),
+    );
+    for (const order of [refunds, [...refunds].reverse(), [refunds[1], refunds[2], refunds[0]]]) {
+      let state = payment({ status: "succeeded" });
+      for (const e of order) {
+        const d = decide(state, e);
+        if (d.kind === "apply")
+          state = { ...state, status: d.status, appliedEventIds: d.appliedEventIds, amountRefunded: d.amountRefunded };
+      }
+      expect(state).toMatchObject({ status: "refunded", amountRefunded: 1000 });
+    }
+    // A late smaller total neither lowers the total nor the status.
+    const late = decide(payment({ status: "partially_refunded", amountRefunded: 700 }), refunds[0]);
+    expect(late).toMatchObject({ moved: false, status: "partially_refunded", amountRefunded: 700 });
+  });
+
+  it("refuses a refund larger than the payment", () => {
+    const refund = event({ eventId: "r9", type: "charge.refunded", status: "refunded", amountRefunded: 1001 });
+    expect(decide(payment({ status: "succeeded" }), refund).kind).toBe("mismatch");
+  });
+
   it("refuses events about another provider payment, amount or currency", () => {
     expect(decide(payment({ providerPaymentId: "pi_other" }), event()).kind).toBe("mismatch");
     expect(decide(payment({ amount: 999 }), event()).kind).toBe("mismatch");
@@ -161,24 +199,44 @@ describe("provider event normalisation", () => {
     });
   });
 
-  it("takes the payment intent id from a refunded charge", () => {
-    const charge = { ...intent, id: "ch_1", object: "charge", payment_intent: "pi_9" };
+  it("takes the payment intent id and refunded total from a refunded charge", () => {
+    const charge = { ...intent, id: "ch_1", object: "charge", payment_intent: "pi_9", amount_refunded: 500 };
     expect(normalise(body(charge, "charge.refunded"))).toMatchObject({
-      event: { providerPaymentId: "pi_9", status: "refunded" },
+      event: { providerPaymentId: "pi_9", status: "refunded", amountRefunded: 500 },
+    });
+  });
+
+  it("reads a partial refund as partially_refunded", () => {
+    const charge = { ...intent, id: "ch_1", object: "charge", payment_intent: "pi_9", amount_refunded: 200 };
+    expect(normalise(body(charge, "charge.refunded"))).toMatchObject({
+      event: { status: "partially_refunded", amountRefunded: 200 },
     });
   });
 
   it("ignores unhandled types and objects we did not create", () => {
     expect(normalise(body(intent, "customer.created"))).toMatchObject({ kind: "ignored", reason: "unhandled-type" });
+    expect(normalise(body(intent, "constructor"))).toMatchObject({ kind: "ignored", reason: "unhandled-type" });
     expect(normalise(body({ ...intent, metadata: {} }))).toMatchObject({ kind: "ignored", reason: "not-ours" });
   });
 
-  it("refuses malformed bodies and unsafe ids with invalid-argument", () => {
+  it("ignores, instead of refusing, signed events it can never apply", () => {
+    expect(normalise(body({ ...intent, metadata: { tenantId: "../x", paymentId: "p" } }))).toMatchObject({
+      kind: "ignored",
+      reason: "unroutable",
+      eventId: "evt_9",
+    });
+    expect(normalise(body({ ...intent, metadata: { tenantId: "t9", paymentId: "p/../q" } }))).toMatchObject({
+      reason: "unroutable",
+    });
+    expect(normalise(body({ ...intent, amount: -1 }))).toMatchObject({ kind: "ignored", reason: "malformed" });
+    const noTotal = { ...intent, id: "ch_1", object: "charge", payment_intent: "pi_9" };
+    expect(normalise(body(noTotal, "charge.refunded"))).toMatchObject({ kind: "ignored", reason: "malformed" });
+  });
+
+  it("refuses bodies that are not an event envelope with invalid-argument", () => {
     for (const raw of [
       Buffer.from("not json"),
       Buffer.from(JSON.stringify({ id: "evt_1" })),
-      body({ ...intent, metadata: { tenantId: "../x", paymentId: "p" } }),
-      body({ ...intent, amount: -1 }),
       Buffer.from(
         JSON.stringify({ id: "evt/../x", type: "payment_intent.succeeded", created: 1, data: { object: intent } }),
       ),

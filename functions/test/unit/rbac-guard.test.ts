@@ -71,7 +71,7 @@ const anyOfProbe = tenantCallable(
     name: "anyOfProbe",
     description: "test only",
     input: NoInput,
-    permission: { anyOf: ["tenant:manage", "audit:read"] },
+    permission: { anyOf: ["tenant:manage", "webhooks:manage"] },
   },
   async () => "ok",
 );
@@ -205,10 +205,10 @@ describe("the permission option of tenantCallable", () => {
   });
 
   it("honours anyOf", async () => {
-    await expect(call(anyOfProbe, "u-admin")).resolves.toBe("ok"); // audit:read
+    await expect(call(anyOfProbe, "u-admin")).resolves.toBe("ok"); // webhooks:manage
     await expect(call(anyOfProbe, "u-owner")).resolves.toBe("ok");
     expect((await rejection(call(anyOfProbe, "u-member"))).code).toBe("permission-denied");
-    expect(denialLogs()[0]).toMatchObject({ permission: "anyOf(tenant:manage|audit:read)" });
+    expect(denialLogs()[0]).toMatchObject({ permission: "anyOf(tenant:manage|webhooks:manage)" });
   });
 
   it("honours allOf", async () => {

@@ -107,6 +107,15 @@ describe("creating and updating custom roles", () => {
     expect(error).toMatchObject({ code: "invalid-argument", details: { reason: "unknown-parent" } });
   });
 
+  it.each(["constructor", "toString", "hasOwnProperty", "valueOf"])(
+    "refuses %s as a parent: Object's own names are no roles",
+    (parent) => {
+      const error = rejection(() => planRoleUpsert({}, "x", { permissions: [], inherits: [parent] }, owner, "create"));
+      expect(error).toMatchObject({ code: "invalid-argument", details: { reason: "unknown-parent" } });
+      expect(closure([parent])).toEqual(new Set());
+    },
+  );
+
   it("refuses unknown permissions with a field error per entry", () => {
     const error = rejection(() =>
       planRoleUpsert(
@@ -151,17 +160,17 @@ describe("creating and updating custom roles", () => {
     const next = planRoleUpsert(
       {},
       "dup",
-      { permissions: ["audit:read", "audit:read"], inherits: ["viewer", "viewer"] },
+      { permissions: ["webhooks:manage", "webhooks:manage"], inherits: ["viewer", "viewer"] },
       owner,
       "create",
     );
-    expect(next.dup).toEqual({ permissions: ["audit:read"], inherits: ["viewer"] });
+    expect(next.dup).toEqual({ permissions: ["webhooks:manage"], inherits: ["viewer"] });
   });
 });
 
 describe("deleting custom roles", () => {
   it("refuses to delete a role another role inherits", () => {
-    const current: CustomRoles = { base: role(["audit:read"]), child: role([], ["base"]) };
+    const current: CustomRoles = { base: role(["webhooks:manage"]), child: role([], ["base"]) };
     const error = rejection(() => planRoleDelete(current, "base", owner));
     expect(error).toMatchObject({
       code: "failed-precondition",
@@ -221,7 +230,7 @@ describe("assigning roles", () => {
 });
 
 describe("last-owner protection", () => {
-  const custom: CustomRoles = { "co-owner": role([], ["owner"]), ops: role(["audit:read"]) };
+  const custom: CustomRoles = { "co-owner": role([], ["owner"]), ops: role(["webhooks:manage"]) };
 
   it("treats custom roles inheriting owner as owner roles", () => {
     expect(ownerRoleIds(custom)).toEqual(["co-owner", "owner"]);
