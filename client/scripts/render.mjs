@@ -269,7 +269,9 @@ export function renderApi(root) {
     const withKey = fn.idempotent ? `${wrap(input)} & { idempotencyKey?: string }` : input;
     out.push(`/** Input of \`${fn.name}\`. */`, `export type ${base}Input = ${withKey};`);
     out.push(`/** Output of \`${fn.name}\`. */`, `export type ${base}Output = ${output ?? "unknown"};`);
-    const optional = fn.noArguments || !fn.input;
+    // No data at all is allowed when the schema admits zod's "nothing" ({ not: {} }) at the top.
+    const admitsNothing = (fn.input?.anyOf ?? []).some((s) => s.not && Object.keys(s.not).length === 0);
+    const optional = fn.noArguments || !fn.input || admitsNothing;
     const doc = [fn.description];
     if (fn.tenant) doc.push(`Acts in the caller's active tenant${fn.permission ? `; needs \`${JSON.stringify(fn.permission)}\`` : ""}.`);
     if (fn.requireMfa) doc.push("Needs an MFA-verified session.");

@@ -437,7 +437,7 @@ export type ListInvitationsOutput = {
   }>;
 };
 /** Lists the caller's tenant's pending invitations, newest first (at most 100). Acts in the caller's active tenant; needs `"members:invite"`. */
-export function listInvitations(client: CallableClient, input: ListInvitationsInput): Promise<ListInvitationsOutput> {
+export function listInvitations(client: CallableClient, input?: ListInvitationsInput): Promise<ListInvitationsOutput> {
   return callFunction<ListInvitationsInput, ListInvitationsOutput>(client, "listInvitations", input);
 }
 
@@ -479,7 +479,7 @@ export type ListMyInvitationsOutput = {
   }>;
 };
 /** Lists the pending invitations sent to the caller's verified email address. */
-export function listMyInvitations(client: CallableClient, input: ListMyInvitationsInput): Promise<ListMyInvitationsOutput> {
+export function listMyInvitations(client: CallableClient, input?: ListMyInvitationsInput): Promise<ListMyInvitationsOutput> {
   return callFunction<ListMyInvitationsInput, ListMyInvitationsOutput>(client, "listMyInvitations", input);
 }
 
