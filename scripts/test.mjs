@@ -50,7 +50,7 @@ function clientTests(env) {
   const cwd = join(ROOT, "client");
   const built = spawnSync("npm", ["run", "--silent", "build"], { cwd, env, stdio: "inherit" });
   if (built.status !== 0) return results.push({ label: "client", passed: 0, failed: 1, skipped: 0, ok: false });
-  nodeTests("client", cwd, ["dist/test/unit/", "dist/test/integration/"], env);
+  nodeTests("client", cwd, ["dist/test/unit/*.test.js", "dist/test/integration/*.test.js"], env);
 }
 
 /** Runs node:test files in `cwd`, one at a time, and records the counts from their TAP report. */
@@ -73,7 +73,7 @@ async function consoleTests(env) {
   try {
     const artifacts = join(ROOT, "examples/console/artifacts");
     rmSync(artifacts, { recursive: true, force: true });
-    nodeTests("console", join(ROOT, "examples/console"), ["test/"], { ...env, CONSOLE_URL: web.url, CHROMIUM_PATH: executable, ARTIFACTS_DIR: artifacts, DEMO_PASSWORD });
+    nodeTests("console", join(ROOT, "examples/console"), ["test/*.test.mjs"], { ...env, CONSOLE_URL: web.url, CHROMIUM_PATH: executable, ARTIFACTS_DIR: artifacts, DEMO_PASSWORD });
   } finally {
     await web.stop();
   }
