@@ -96,6 +96,8 @@ wire(
     "updateWebhookEndpoint",
   ],
 );
+// jobs
+wire(() => require("./jobs"), ["enqueueJob", "getJob", "listJobs", "cancelJob", "retryJob", "runJob"]);
 // storage
 wire(() => require("./storage"), ["getUploadUrl", "getDownloadUrl"]);
 // observability

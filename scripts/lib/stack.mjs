@@ -121,6 +121,9 @@ export function emulatorParams({ test = false } = {}) {
     WEBHOOK_MAX_BACKOFF_SECONDS: "4",
     WEBHOOK_TASK_CONCURRENCY: "4",
     WEBHOOK_FAULT_INJECTION_PERCENT: test ? "30" : "0",
+    JOB_MIN_BACKOFF_SECONDS: "1",
+    JOB_MAX_BACKOFF_SECONDS: "2",
+    JOB_TASK_CONCURRENCY: "4",
   };
 }
 

@@ -30,7 +30,7 @@ export type AdminListDeadLettersInput = {
 export type AdminListDeadLettersOutput = {
   items: Array<{
     id: string;
-    source: "payments.inbound" | "webhooks.outbound";
+    source: "payments.inbound" | "webhooks.outbound" | "job";
     reference: string;
     tenantId: null | string;
     status: "open" | "replaying" | "resolved";
@@ -91,6 +91,41 @@ export function assignRoles(client: CallableClient, input: AssignRolesInput): Pr
   return callFunction<AssignRolesInput, AssignRolesOutput>(client, "assignRoles", input);
 }
 
+/** Input of `cancelJob`. */
+export type CancelJobInput = {
+  jobId: string;
+  tenantId?: string;
+};
+/** Output of `cancelJob`. */
+export type CancelJobOutput = {
+  id: string;
+  type: string;
+  status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+  input: unknown;
+  progress: {
+    done: number;
+    total: null | number;
+    message: null | string;
+  };
+  attempts: number;
+  result: unknown;
+  error: null | {
+    code: string;
+    message: string;
+  };
+  createdBy: string;
+  dedupeKey: null | string;
+  createdAt: null | string;
+  updatedAt: null | string;
+  startedAt: null | string;
+  finishedAt: null | string;
+  runAfter: null | string;
+};
+/** Cancels a queued or running job (its creator, or jobs:manage); a running handler is aborted. */
+export function cancelJob(client: CallableClient, input: CancelJobInput): Promise<CancelJobOutput> {
+  return callFunction<CancelJobInput, CancelJobOutput>(client, "cancelJob", input);
+}
+
 /** Input of `confirmMfa`. */
 export type ConfirmMfaInput = {
   code: string;
@@ -114,7 +149,7 @@ export type CreatePaymentInput = {
 export type CreatePaymentOutput = {
   payment: {
     id: string;
-    status: "created" | "processing" | "failed" | "succeeded" | "partially_refunded" | "refunded";
+    status: "succeeded" | "failed" | "created" | "processing" | "partially_refunded" | "refunded";
     amount: number;
     amountRefunded: number;
     currency: string;
@@ -146,9 +181,9 @@ export type CreateRoleOutput = {
     id: string;
     builtIn: boolean;
     description?: string;
-    permissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write">;
+    permissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write" | "jobs:read" | "jobs:manage">;
     inherits: Array<string>;
-    effectivePermissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write">;
+    effectivePermissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write" | "jobs:read" | "jobs:manage">;
   };
   configVersion: number;
 };
@@ -256,6 +291,47 @@ export function disableMfa(client: CallableClient, input: DisableMfaInput): Prom
   return callFunction<DisableMfaInput, DisableMfaOutput>(client, "disableMfa", input);
 }
 
+/** Input of `enqueueJob`. */
+export type EnqueueJobInput = {
+  type: string;
+  input?: unknown;
+  delaySeconds?: number;
+  dedupeKey?: string;
+  tenantId?: string;
+};
+/** Output of `enqueueJob`. */
+export type EnqueueJobOutput = {
+  job: {
+    id: string;
+    type: string;
+    status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+    input: unknown;
+    progress: {
+      done: number;
+      total: null | number;
+      message: null | string;
+    };
+    attempts: number;
+    result: unknown;
+    error: null | {
+      code: string;
+      message: string;
+    };
+    createdBy: string;
+    dedupeKey: null | string;
+    createdAt: null | string;
+    updatedAt: null | string;
+    startedAt: null | string;
+    finishedAt: null | string;
+    runAfter: null | string;
+  };
+  created: boolean;
+};
+/** Starts a background job of a registered type in the caller's tenant; the same dedupeKey always returns the same job. */
+export function enqueueJob(client: CallableClient, input: EnqueueJobInput): Promise<EnqueueJobOutput> {
+  return callFunction<EnqueueJobInput, EnqueueJobOutput>(client, "enqueueJob", input);
+}
+
 /** Input of `enrollMfa`. */
 export type EnrollMfaInput = null | undefined | Record<string, never>;
 /** Output of `enrollMfa`. */
@@ -291,6 +367,41 @@ export function getDownloadUrl(client: CallableClient, input: GetDownloadUrlInpu
   return callFunction<GetDownloadUrlInput, GetDownloadUrlOutput>(client, "getDownloadUrl", input);
 }
 
+/** Input of `getJob`. */
+export type GetJobInput = {
+  jobId: string;
+  tenantId?: string;
+};
+/** Output of `getJob`. */
+export type GetJobOutput = {
+  id: string;
+  type: string;
+  status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+  input: unknown;
+  progress: {
+    done: number;
+    total: null | number;
+    message: null | string;
+  };
+  attempts: number;
+  result: unknown;
+  error: null | {
+    code: string;
+    message: string;
+  };
+  createdBy: string;
+  dedupeKey: null | string;
+  createdAt: null | string;
+  updatedAt: null | string;
+  startedAt: null | string;
+  finishedAt: null | string;
+  runAfter: null | string;
+};
+/** Returns one job: status, progress, attempts, result or error (its creator, or jobs:read). */
+export function getJob(client: CallableClient, input: GetJobInput): Promise<GetJobOutput> {
+  return callFunction<GetJobInput, GetJobOutput>(client, "getJob", input);
+}
+
 /** Input of `getMfaStatus`. */
 export type GetMfaStatusInput = null | undefined | Record<string, never>;
 /** Output of `getMfaStatus`. */
@@ -312,7 +423,7 @@ export type GetPaymentInput = {
 /** Output of `getPayment`. */
 export type GetPaymentOutput = {
   id: string;
-  status: "created" | "processing" | "failed" | "succeeded" | "partially_refunded" | "refunded";
+  status: "succeeded" | "failed" | "created" | "processing" | "partially_refunded" | "refunded";
   amount: number;
   amountRefunded: number;
   currency: string;
@@ -394,7 +505,7 @@ export type ListDeadLettersInput = {
 export type ListDeadLettersOutput = {
   items: Array<{
     id: string;
-    source: "payments.inbound" | "webhooks.outbound";
+    source: "payments.inbound" | "webhooks.outbound" | "job";
     reference: string;
     tenantId: null | string;
     status: "open" | "replaying" | "resolved";
@@ -439,6 +550,47 @@ export type ListInvitationsOutput = {
 /** Lists the caller's tenant's pending invitations, newest first (at most 100). Acts in the caller's active tenant; needs `"members:invite"`. */
 export function listInvitations(client: CallableClient, input?: ListInvitationsInput): Promise<ListInvitationsOutput> {
   return callFunction<ListInvitationsInput, ListInvitationsOutput>(client, "listInvitations", input);
+}
+
+/** Input of `listJobs`. */
+export type ListJobsInput = {
+  status?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+  type?: string;
+  limit?: number;
+  after?: string;
+  tenantId?: string;
+};
+/** Output of `listJobs`. */
+export type ListJobsOutput = {
+  items: Array<{
+    id: string;
+    type: string;
+    status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+    input: unknown;
+    progress: {
+      done: number;
+      total: null | number;
+      message: null | string;
+    };
+    attempts: number;
+    result: unknown;
+    error: null | {
+      code: string;
+      message: string;
+    };
+    createdBy: string;
+    dedupeKey: null | string;
+    createdAt: null | string;
+    updatedAt: null | string;
+    startedAt: null | string;
+    finishedAt: null | string;
+    runAfter: null | string;
+  }>;
+  next: null | string;
+};
+/** Lists the tenant's jobs newest first, by status and type (without jobs:read: the caller's own). */
+export function listJobs(client: CallableClient, input?: ListJobsInput): Promise<ListJobsOutput> {
+  return callFunction<ListJobsInput, ListJobsOutput>(client, "listJobs", input);
 }
 
 /** Input of `listMembers`. */
@@ -492,7 +644,7 @@ export type ListPaymentsInput = {
 export type ListPaymentsOutput = {
   items: Array<{
     id: string;
-    status: "created" | "processing" | "failed" | "succeeded" | "partially_refunded" | "refunded";
+    status: "succeeded" | "failed" | "created" | "processing" | "partially_refunded" | "refunded";
     amount: number;
     amountRefunded: number;
     currency: string;
@@ -517,9 +669,9 @@ export type ListRolesOutput = {
     id: string;
     builtIn: boolean;
     description?: string;
-    permissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write">;
+    permissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write" | "jobs:read" | "jobs:manage">;
     inherits: Array<string>;
-    effectivePermissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write">;
+    effectivePermissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write" | "jobs:read" | "jobs:manage">;
   }>;
 };
 /** Lists the tenant's built-in and custom roles with their effective permissions. Acts in the caller's active tenant; needs `"roles:read"`. */
@@ -560,7 +712,7 @@ export type ListWebhookDeliveriesOutput = {
     id: string;
     eventId: string;
     eventType: string;
-    status: "failed" | "pending" | "delivered" | "cancelled";
+    status: "failed" | "cancelled" | "pending" | "delivered";
     attemptCount: number;
     attempts: Array<{
       attempt: number;
@@ -678,6 +830,41 @@ export type ReplayDeadLettersOutput = {
 /** Re-enqueues one or many of the tenant's dead letters; a letter already replayed is left alone. Acts in the caller's active tenant; needs `"webhooks:manage"`. */
 export function replayDeadLetters(client: CallableClient, input: ReplayDeadLettersInput): Promise<ReplayDeadLettersOutput> {
   return callFunction<ReplayDeadLettersInput, ReplayDeadLettersOutput>(client, "replayDeadLetters", input);
+}
+
+/** Input of `retryJob`. */
+export type RetryJobInput = {
+  jobId: string;
+  tenantId?: string;
+};
+/** Output of `retryJob`. */
+export type RetryJobOutput = {
+  id: string;
+  type: string;
+  status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+  input: unknown;
+  progress: {
+    done: number;
+    total: null | number;
+    message: null | string;
+  };
+  attempts: number;
+  result: unknown;
+  error: null | {
+    code: string;
+    message: string;
+  };
+  createdBy: string;
+  dedupeKey: null | string;
+  createdAt: null | string;
+  updatedAt: null | string;
+  startedAt: null | string;
+  finishedAt: null | string;
+  runAfter: null | string;
+};
+/** Runs a failed job again with a fresh round of attempts (its creator, or jobs:manage). */
+export function retryJob(client: CallableClient, input: RetryJobInput): Promise<RetryJobOutput> {
+  return callFunction<RetryJobInput, RetryJobOutput>(client, "retryJob", input);
 }
 
 /** Input of `revokeAllSessions`. */
@@ -850,9 +1037,9 @@ export type UpdateRoleOutput = {
     id: string;
     builtIn: boolean;
     description?: string;
-    permissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write">;
+    permissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write" | "jobs:read" | "jobs:manage">;
     inherits: Array<string>;
-    effectivePermissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write">;
+    effectivePermissions: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write" | "jobs:read" | "jobs:manage">;
   };
   configVersion: number;
 };
@@ -939,6 +1126,7 @@ export const CALLABLES = {
   adminListDeadLetters: { idempotent: false, tenant: false },
   adminReplayDeadLetters: { idempotent: false, tenant: false },
   assignRoles: { idempotent: false, tenant: true },
+  cancelJob: { idempotent: false, tenant: false },
   confirmMfa: { idempotent: false, tenant: false },
   createPayment: { idempotent: true, tenant: true },
   createRole: { idempotent: false, tenant: true },
@@ -948,8 +1136,10 @@ export const CALLABLES = {
   deleteRole: { idempotent: false, tenant: true },
   deleteWebhookEndpoint: { idempotent: false, tenant: true },
   disableMfa: { idempotent: false, tenant: false },
+  enqueueJob: { idempotent: false, tenant: false },
   enrollMfa: { idempotent: false, tenant: false },
   getDownloadUrl: { idempotent: false, tenant: true },
+  getJob: { idempotent: false, tenant: false },
   getMfaStatus: { idempotent: false, tenant: false },
   getPayment: { idempotent: false, tenant: true },
   getTenant: { idempotent: false, tenant: true },
@@ -957,6 +1147,7 @@ export const CALLABLES = {
   inviteMember: { idempotent: false, tenant: true },
   listDeadLetters: { idempotent: false, tenant: true },
   listInvitations: { idempotent: false, tenant: true },
+  listJobs: { idempotent: false, tenant: false },
   listMembers: { idempotent: false, tenant: true },
   listMyInvitations: { idempotent: false, tenant: false },
   listPayments: { idempotent: false, tenant: true },
@@ -969,6 +1160,7 @@ export const CALLABLES = {
   regenerateRecoveryCodes: { idempotent: false, tenant: false },
   removeMember: { idempotent: false, tenant: true },
   replayDeadLetters: { idempotent: false, tenant: true },
+  retryJob: { idempotent: false, tenant: false },
   revokeAllSessions: { idempotent: false, tenant: false },
   revokeInvitation: { idempotent: false, tenant: true },
   revokeSession: { idempotent: false, tenant: false },
@@ -994,6 +1186,7 @@ export interface Api {
   adminListDeadLetters: { input: AdminListDeadLettersInput; output: AdminListDeadLettersOutput };
   adminReplayDeadLetters: { input: AdminReplayDeadLettersInput; output: AdminReplayDeadLettersOutput };
   assignRoles: { input: AssignRolesInput; output: AssignRolesOutput };
+  cancelJob: { input: CancelJobInput; output: CancelJobOutput };
   confirmMfa: { input: ConfirmMfaInput; output: ConfirmMfaOutput };
   createPayment: { input: CreatePaymentInput; output: CreatePaymentOutput };
   createRole: { input: CreateRoleInput; output: CreateRoleOutput };
@@ -1003,8 +1196,10 @@ export interface Api {
   deleteRole: { input: DeleteRoleInput; output: DeleteRoleOutput };
   deleteWebhookEndpoint: { input: DeleteWebhookEndpointInput; output: DeleteWebhookEndpointOutput };
   disableMfa: { input: DisableMfaInput; output: DisableMfaOutput };
+  enqueueJob: { input: EnqueueJobInput; output: EnqueueJobOutput };
   enrollMfa: { input: EnrollMfaInput; output: EnrollMfaOutput };
   getDownloadUrl: { input: GetDownloadUrlInput; output: GetDownloadUrlOutput };
+  getJob: { input: GetJobInput; output: GetJobOutput };
   getMfaStatus: { input: GetMfaStatusInput; output: GetMfaStatusOutput };
   getPayment: { input: GetPaymentInput; output: GetPaymentOutput };
   getTenant: { input: GetTenantInput; output: GetTenantOutput };
@@ -1012,6 +1207,7 @@ export interface Api {
   inviteMember: { input: InviteMemberInput; output: InviteMemberOutput };
   listDeadLetters: { input: ListDeadLettersInput; output: ListDeadLettersOutput };
   listInvitations: { input: ListInvitationsInput; output: ListInvitationsOutput };
+  listJobs: { input: ListJobsInput; output: ListJobsOutput };
   listMembers: { input: ListMembersInput; output: ListMembersOutput };
   listMyInvitations: { input: ListMyInvitationsInput; output: ListMyInvitationsOutput };
   listPayments: { input: ListPaymentsInput; output: ListPaymentsOutput };
@@ -1024,6 +1220,7 @@ export interface Api {
   regenerateRecoveryCodes: { input: RegenerateRecoveryCodesInput; output: RegenerateRecoveryCodesOutput };
   removeMember: { input: RemoveMemberInput; output: RemoveMemberOutput };
   replayDeadLetters: { input: ReplayDeadLettersInput; output: ReplayDeadLettersOutput };
+  retryJob: { input: RetryJobInput; output: RetryJobOutput };
   revokeAllSessions: { input: RevokeAllSessionsInput; output: RevokeAllSessionsOutput };
   revokeInvitation: { input: RevokeInvitationInput; output: RevokeInvitationOutput };
   revokeSession: { input: RevokeSessionInput; output: RevokeSessionOutput };
@@ -1052,7 +1249,8 @@ export interface ErrorReasons {
   "email-not-verified": { code: "failed-precondition"; details: { } };
   "endpoint-disabled": { code: "failed-precondition"; details: { } };
   "endpoint-limit": { code: "failed-precondition"; details: { } };
-  "escalation": { code: "invalid-argument" | "permission-denied"; details: { permissions?: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write">; } };
+  "escalation": { code: "invalid-argument" | "permission-denied"; details: { permissions?: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write" | "jobs:read" | "jobs:manage">; } };
+  "grace-period": { code: "failed-precondition"; details: { } };
   "idempotency-key-reused": { code: "failed-precondition"; details: { httpStatus?: number; } };
   "idempotency-request-in-flight": { code: "aborted"; details: { httpStatus?: number; retryAfterSeconds?: number; } };
   "idempotency-response-not-stored": { code: "failed-precondition"; details: { } };
@@ -1064,6 +1262,8 @@ export interface ErrorReasons {
   "invitation-expired": { code: "failed-precondition"; details: { } };
   "invitation-not-pending": { code: "failed-precondition"; details: { } };
   "invitation-stale": { code: "failed-precondition"; details: { } };
+  "job-finished": { code: "failed-precondition"; details: { } };
+  "job-not-failed": { code: "failed-precondition"; details: { } };
   "last-owner": { code: "failed-precondition" | "invalid-argument"; details: { } };
   "mfa-already-enrolled": { code: "failed-precondition"; details: { } };
   "mfa-code-required": { code: "failed-precondition"; details: { } };
@@ -1073,7 +1273,9 @@ export interface ErrorReasons {
   "mfa-not-enrolled": { code: "failed-precondition"; details: { } };
   "mfa-required": { code: "failed-precondition"; details: { } };
   "no-active-tenant": { code: "failed-precondition"; details: { } };
-  "outranked": { code: "invalid-argument" | "permission-denied"; details: { permissions?: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write">; } };
+  "not-suspended": { code: "failed-precondition"; details: { } };
+  "outranked": { code: "invalid-argument" | "permission-denied"; details: { permissions?: Array<"roles:read" | "tenant:read" | "tenant:manage" | "tenant:update" | "members:read" | "members:invite" | "members:remove" | "roles:manage" | "payments:read" | "payments:create" | "webhooks:read" | "webhooks:manage" | "storage:read" | "storage:write" | "jobs:read" | "jobs:manage">; } };
+  "purge-self": { code: "failed-precondition"; details: { } };
   "recent-sign-in-required": { code: "failed-precondition"; details: { } };
   "refresh-token-reused": { code: "unauthenticated"; details: { } };
   "reserved-role-id": { code: "invalid-argument"; details: { } };

@@ -74,10 +74,10 @@ export function lockoutPolicy(): LockoutPolicy {
   };
 }
 
-const mfaPath = (uid: string) => `users/${uid}/private/mfa`;
+export const mfaPath = (uid: string) => `users/${uid}/private/mfa`;
 // Associated data binds each ciphertext to its user: a seed copied into another user's
 // document does not decrypt.
-const secretAad = (uid: string) => `${mfaPath(uid)}#secret`;
+export const secretAad = (uid: string) => `${mfaPath(uid)}#secret`;
 
 function fromDoc(d: DocumentData | undefined): MfaState {
   if (!d) return { ...EMPTY };

@@ -12,6 +12,7 @@ import { zodToJsonSchema } from "zod-to-json-schema";
 import { specOf, type FunctionSpec } from "../platform/spec";
 import { acceptsNoArguments } from "../platform/validation";
 import type { PermissionRequirement } from "../rbac/effective";
+import { EVENT_CATALOGUE } from "../webhooks/events";
 
 export interface ApiFunction {
   name: string;
@@ -31,9 +32,17 @@ export interface ApiFunction {
   output?: unknown;
 }
 
+/** An event delivered to tenants' webhook endpoints: `{type, timestamp, data}` with `data` as below. */
+export interface ApiEvent {
+  type: string;
+  description: string;
+  payload: unknown;
+}
+
 export interface ApiReference {
   generatedFrom: string;
   functions: ApiFunction[];
+  events: ApiEvent[];
 }
 
 function jsonSchema(schema: z.ZodType | undefined, io: "input" | "output"): unknown {
@@ -90,7 +99,10 @@ export function buildApiReference(exported: Record<string, unknown>): ApiReferen
       ...(spec.input ? { input: jsonSchema(spec.input, "input") } : {}),
       ...(spec.output ? { output: jsonSchema(spec.output, "output") } : {}),
     }));
-  return { generatedFrom: "functions/src/index.ts", functions };
+  const events = [...EVENT_CATALOGUE.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([type, entry]) => ({ type, description: entry.description, payload: jsonSchema(entry.payload, "output") }));
+  return { generatedFrom: "functions/src/index.ts", functions, events };
 }
 
 function permissionText(p: PermissionRequirement | undefined): string {
@@ -164,6 +176,30 @@ export function renderApiReferenceMarkdown(ref: ApiReference): string {
         lines.push("Output:", "", "```json", JSON.stringify(f.output, null, 2), "```", "");
       }
     }
+  }
+  lines.push(
+    "## Webhook events",
+    "",
+    'Delivered to the tenant\'s subscribed webhook endpoints, signed per Standard Webhooks (`webhook-id`, `webhook-timestamp`, `webhook-signature`). The body is `{"type", "timestamp", "data"}`; `data` follows the schema of its type.',
+    "",
+    "| event | description |",
+    "| --- | --- |",
+  );
+  for (const e of ref.events) lines.push(`| \`${e.type}\` | ${e.description.replace(/\|/g, "\\|")} |`);
+  lines.push("");
+  for (const e of ref.events) {
+    lines.push(
+      `### ${e.type}`,
+      "",
+      e.description,
+      "",
+      "Payload (`data`):",
+      "",
+      "```json",
+      JSON.stringify(e.payload, null, 2),
+      "```",
+      "",
+    );
   }
   return `${lines.join("\n").trimEnd()}\n`;
 }

@@ -33,6 +33,7 @@ import {
   type DeadLetterScope,
   type Publisher,
 } from "../webhooks/deadletters";
+import { eventId as outboundEventId, flushStagedEvent, stageEvent } from "../webhooks/events";
 import { verifyProviderSignature } from "../webhooks/signature";
 import { inboundEventRef, runRootTransaction, tenantDbFor } from "../webhooks/store";
 import { taskId, TraceContext, type Enqueue } from "../webhooks/tasks";
@@ -256,6 +257,7 @@ async function apply(task: PaymentTask, attempt: number, deps: ProcessDeps): Pro
       let outcome: ProcessOutcome = "duplicate";
       if (decision.kind === "apply") {
         outcome = decision.moved ? "applied" : "stale";
+        if (decision.moved) stagePaymentEvent(tx, db, event, (snap.data() as PaymentState).status, decision.status);
         tx.update(paymentRef, {
           status: decision.status,
           providerPaymentId: decision.providerPaymentId,
@@ -270,6 +272,37 @@ async function apply(task: PaymentTask, attempt: number, deps: ProcessDeps): Pro
       if (replay) resolveDeadLetter(tx, scopeOf(replay), replay.deadLetterId, now);
       return outcome;
     }),
+  );
+}
+
+/** The outgoing event id of a provider event: the same on every retry of its task. */
+export function paymentEventId(event: PaymentEvent): string {
+  return outboundEventId("payment", event.provider, event.eventId);
+}
+
+/** Stages `payment.<status>` in the apply transaction (published after the commit). */
+function stagePaymentEvent(
+  tx: Transaction,
+  db: ReturnType<typeof tenantDbFor>,
+  event: PaymentEvent,
+  previous: PaymentState["status"],
+  status: PaymentState["status"],
+): void {
+  if (status === "created") return;
+  stageEvent(
+    tx,
+    db,
+    `payment.${status}`,
+    {
+      paymentId: event.paymentId,
+      status,
+      previousStatus: previous,
+      amount: event.amount,
+      currency: event.currency,
+      providerPaymentId: event.providerPaymentId,
+      providerEventId: event.eventId,
+    },
+    paymentEventId(event),
   );
 }
 
@@ -396,6 +429,9 @@ export async function processPaymentTask(data: unknown, attempt: number, deps: P
     if (fault === "before") throw new Error(`injected fault before commit (attempt ${attempt})`);
     const outcome = await apply(task, attempt, deps);
     if (fault === "after") throw new Error(`injected fault after commit (attempt ${attempt})`);
+    // Publishes the event staged with the change; a retry (outcome "duplicate") publishes it if
+    // this dispatch could not.
+    await flushStagedEvent(tenantDbFor(task.event.tenantId), paymentEventId(task.event));
     metrics.inc("inbound_events_total", { outcome });
     log.info("inbound event processed", { eventId: task.event.eventId, outcome, retryCount: attempt - 1 });
     return outcome;

@@ -266,6 +266,44 @@ export const params = {
     100,
   ),
 
+  // jobs (src/jobs)
+  jobMaxAttempts: intSetting(
+    "JOB_MAX_ATTEMPTS",
+    "Cloud Tasks attempts of one job round (the runJob queue); a job type may stop its round earlier",
+    12,
+    1,
+    100,
+  ),
+  jobMinBackoffSeconds: intSetting(
+    "JOB_MIN_BACKOFF_SECONDS",
+    "First Cloud Tasks retry delay of a failed job attempt; doubles up to the maximum",
+    10,
+    1,
+    3600,
+  ),
+  jobMaxBackoffSeconds: intSetting("JOB_MAX_BACKOFF_SECONDS", "Longest retry delay of a job attempt", 600, 1, DAY),
+  jobTaskConcurrency: intSetting(
+    "JOB_TASK_CONCURRENCY",
+    "Most job attempts running at once (the runJob queue's maxConcurrentDispatches)",
+    20,
+    1,
+    1000,
+  ),
+  jobRetentionDays: intSetting(
+    "JOB_RETENTION_DAYS",
+    "How long a job record is kept after it is created or finishes (expireAt, Firestore TTL)",
+    30,
+    1,
+    365,
+  ),
+  tenantPurgeGraceDays: intSetting(
+    "TENANT_PURGE_GRACE_DAYS",
+    "How long a tenant must have been suspended before tenant.purge may delete its data",
+    30,
+    0,
+    365,
+  ),
+
   // storage
   storageBucket: defineString("STORAGE_BUCKET", {
     default: "",

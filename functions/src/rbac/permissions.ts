@@ -18,6 +18,8 @@ export const PERMISSIONS = [
   "webhooks:manage",
   "storage:read",
   "storage:write",
+  "jobs:read",
+  "jobs:manage",
 ] as const;
 
 export type Permission = (typeof PERMISSIONS)[number];
@@ -62,6 +64,8 @@ export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinit
       "roles:manage",
       "webhooks:read",
       "webhooks:manage",
+          "jobs:read",
+      "jobs:manage",
     ],
     inherits: ["member"],
   },

@@ -27,6 +27,7 @@ import {
   type RoleInput,
 } from "./policy";
 import { closure, definition, rolesCovering, type CustomRoles } from "./resolve";
+import { emitEvent } from "../webhooks/events";
 
 /** What a role change needs from the invocation. */
 export interface RbacActor {
@@ -261,6 +262,7 @@ export async function assignRoles(actor: RbacActor, uid: string, roles: readonly
   if (!result.changed) return { uid, roles: result.roles, configVersion: result.configVersion, claimsUpdated: false };
   evictAfterChange(actor.db.tenantId, [uid]);
   log.info("roles assigned", { member: uid, roles: result.roles });
+  await emitEvent(actor.db.tenantId, "member.roles_changed", { uid, roles: result.roles, by: actor.uid });
   let claimsUpdated = false;
   try {
     // Claims follow the membership only where this tenant is the member's active one.

@@ -22,6 +22,7 @@ import { closure, type CustomRoles } from "../rbac/resolve";
 import { TenantDb } from "./db";
 import { resolveTenant, tenantCache, toTenant } from "./resolver";
 import { bumpConfigVersion, endMembershipClaims, evictLocal, syncClaims } from "./service";
+import { emitEvent } from "../webhooks/events";
 
 const TenantName = z.string().trim().min(1, "must not be empty").max(100, "must be at most 100 characters");
 
@@ -254,6 +255,7 @@ export const removeMember = tenantCallable(
       log.error("ending claims after removal failed", { member: target, ...describeError(error) });
     }
     log.info("member removed", { member: target });
+    await emitEvent(db.tenantId, "member.removed", { uid: target, by: uid });
     return { uid: target, removed: true as const };
   },
 );

@@ -24,7 +24,7 @@ import type { TenantDb } from "../tenancy/db";
 import { platformDeadLetters, runRootTransaction } from "./store";
 import type { Enqueue } from "./tasks";
 
-export type DeadLetterSource = "payments.inbound" | "webhooks.outbound";
+export type DeadLetterSource = "payments.inbound" | "webhooks.outbound" | "job";
 export type DeadLetterStatus = "open" | "replaying" | "resolved";
 
 /** One failed attempt, as kept in a dead letter's history. */

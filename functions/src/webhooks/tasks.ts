@@ -18,6 +18,8 @@ export interface EnqueueOptions {
   id: string;
   /** Delay before the task is dispatched (the emulator dispatches at once). */
   delaySeconds?: number;
+  /** How long Cloud Tasks waits for the handler (15–1800 s; its default is 600 s). */
+  dispatchDeadlineSeconds?: number;
 }
 
 /** "enqueued" for a new task, "exists" when a task with this id was already created. */
@@ -44,7 +46,12 @@ export type TraceContext = z.infer<typeof TraceContext>;
 export type TaskTransport = (
   queue: string,
   payload: Record<string, unknown>,
-  options: { id: string; scheduleDelaySeconds?: number; headers: Record<string, string> },
+  options: {
+    id: string;
+    scheduleDelaySeconds?: number;
+    dispatchDeadlineSeconds?: number;
+    headers: Record<string, string>;
+  },
 ) => Promise<void>;
 
 const queues = new Map<string, TaskQueue>();
@@ -101,6 +108,7 @@ export const cloudTasksEnqueue: Enqueue = (queue, payload, options) =>
           ...(options.delaySeconds && options.delaySeconds > 0
             ? { scheduleDelaySeconds: Math.ceil(options.delaySeconds) }
             : {}),
+          ...(options.dispatchDeadlineSeconds ? { dispatchDeadlineSeconds: options.dispatchDeadlineSeconds } : {}),
         });
         return "enqueued";
       } catch (error) {

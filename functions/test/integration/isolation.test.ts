@@ -55,6 +55,7 @@ interface World {
     roleId: string;
     sessionId: string;
     invitationId: string;
+    jobId: string;
   };
   /** A string planted in every B document: it must never come back to anyone else. */
   marker: string;
@@ -358,6 +359,35 @@ const CASES: Record<string, Case> = {
     noInjection: "tenantId is its parameter",
   },
 
+  // jobs: plain callables that resolve the caller's tenant themselves (or a platform admin's
+  // named tenant), so the tenant attempts are spelled out here
+  enqueueJob: jobsCase(
+    () => ({ type: "example.steps", input: { steps: 1 } }),
+    [
+      {
+        label: "a job type name that is a prototype key",
+        input: () => ({ type: "__proto__" }),
+        expect: ["invalid-argument"],
+      },
+    ],
+  ),
+  getJob: jobsCase(
+    (w) => ({ jobId: w.b.jobId }),
+    idAttacks("jobId", (w) => w.b.jobId, ["not-found"]),
+  ),
+  listJobs: jobsCase(
+    () => ({}),
+    idAttacks("after", (w) => w.b.jobId, ["ok"]),
+  ),
+  cancelJob: jobsCase(
+    (w) => ({ jobId: w.b.jobId }),
+    idAttacks("jobId", (w) => w.b.jobId, ["not-found"]),
+  ),
+  retryJob: jobsCase(
+    (w) => ({ jobId: w.b.jobId }),
+    idAttacks("jobId", (w) => w.b.jobId, ["not-found"]),
+  ),
+
   // storage
   getUploadUrl: {
     valid: () => ({ contentType: "image/png", size: 10 }),
@@ -396,6 +426,25 @@ const CASES: Record<string, Case> = {
     ],
   },
 };
+
+/** A jobs callable: its own attacks, the tenant attempts, and `tenantId` (platform admins only). */
+function jobsCase(valid: (w: World) => Record<string, unknown>, attacks: Attempt[]): Case {
+  return {
+    noInjection: "tenantId is its parameter (platform admins only); the attacks below send B's",
+    attacks: [
+      ...attacks,
+      {
+        label: "a tenant owner names B as tenantId",
+        input: (w) => ({ ...valid(w), tenantId: w.B }),
+        expect: ["permission-denied"],
+      },
+      { label: "member of the suspended tenant", as: "ownerS", input: valid, expect: ["permission-denied"] },
+      { label: "removed member with stale claims", as: "staleA", input: valid, expect: ["not-found"] },
+      { label: "token names B, caller is not B's member", as: "claimsB", input: valid, expect: ["not-found"] },
+      { label: "anonymous", as: "anon", input: valid, expect: ["unauthenticated"] },
+    ],
+  };
+}
 
 function TRAVERSALS_AS_IDS(): Attempt[] {
   return [0, 1, 2, 3, 4, 5].map((i) => ({
@@ -510,6 +559,7 @@ describe("tenant isolation across every exported function", () => {
       roleId: `b-secret-${randomUUID().slice(0, 6)}`,
       sessionId: "",
       invitationId: randomUUID().replace(/-/g, ""),
+      jobId: `job${randomUUID().slice(0, 8)}`,
     };
     const now = new Date();
     await Promise.all([
@@ -550,6 +600,14 @@ describe("tenant isolation across every exported function", () => {
       db
         .doc(`tenants/${B}/roles/${b.roleId}`)
         .set({ permissions: ["payments:read"], inherits: [], description: marker }),
+      db.doc(`tenants/${B}/jobs/${b.jobId}`).set({
+        type: "example.steps",
+        status: "failed",
+        input: { marker },
+        createdBy: ownerB.uid,
+        createdAt: now,
+        updatedAt: now,
+      }),
     ]);
 
     // B's owner has a session (a root-level record keyed by a random id).
@@ -609,6 +667,7 @@ describe("tenant isolation across every exported function", () => {
         roleId: "r",
         sessionId: "s",
         invitationId: "i",
+        jobId: "j",
       },
       marker: "m",
     };

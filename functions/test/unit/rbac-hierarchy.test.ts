@@ -61,6 +61,8 @@ describe("built-in roles against every permission", () => {
     "webhooks:manage": { owner: Y, admin: Y, member: N, viewer: N },
     "storage:read": { owner: Y, admin: Y, member: Y, viewer: Y },
     "storage:write": { owner: Y, admin: Y, member: Y, viewer: N },
+    "jobs:read": { owner: Y, admin: Y, member: N, viewer: N },
+    "jobs:manage": { owner: Y, admin: Y, member: N, viewer: N },
   };
 
   it("has a row for every permission in the catalogue and nothing else", () => {

@@ -4,13 +4,14 @@
  * from the URL and verifies the RSA signature with the public key. So scope (object path), expiry
  * and the signed headers are checked as Cloud Storage would check them.
  */
-import { createHash, createVerify, generateKeyPairSync, type KeyObject } from "node:crypto";
+import { generateKeyPairSync, type KeyObject } from "node:crypto";
 import { Storage, type Bucket } from "@google-cloud/storage";
 import { listValue, params } from "../../src/platform/config";
 import { AppError } from "../../src/platform/errors";
 import { metrics } from "../../src/platform/metrics";
 import { generateObjectName, nameInTenant, validateObjectName } from "../../src/storage/paths";
 import { signDownloadUrl, signUploadUrl, type SigningDeps } from "../../src/storage/service";
+import { verifyV4Signature } from "../support/storage";
 
 const CLIENT_EMAIL = "signer@demo-saas-core.iam.gserviceaccount.com";
 // A fixed clock in the future: the Storage client refuses expiries before its own wall clock.
@@ -47,47 +48,9 @@ function deps(overrides: Partial<SigningDeps["policy"]> = {}): SigningDeps {
   };
 }
 
-/** RFC 3986 encoding as the V4 canonical query string uses it. */
-function enc(value: string): string {
-  return encodeURIComponent(value).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
-}
-
-/**
- * Rebuilds the V4 string-to-sign from the URL, the method and the headers the client will send,
- * and verifies the signature. Returns the parsed query for further checks.
- */
+/** Verifies a V4 signature against this run's public key (see test/support/storage.ts). */
 function verifyV4(url: string, method: string, sentHeaders: Record<string, string>): URLSearchParams {
-  const parsed = new URL(url);
-  const q = parsed.searchParams;
-  const signature = q.get("X-Goog-Signature");
-  if (!signature) throw new Error("no signature");
-  const signedHeaders = (q.get("X-Goog-SignedHeaders") ?? "").split(";");
-  const headers: Record<string, string> = { host: parsed.host };
-  for (const [k, v] of Object.entries(sentHeaders)) headers[k.toLowerCase()] = v;
-  const canonicalHeaders = signedHeaders.map((h) => `${h}:${(headers[h] ?? "").trim()}\n`).join("");
-  const canonicalQuery = [...q.entries()]
-    .filter(([k]) => k !== "X-Goog-Signature")
-    .map(([k, v]) => `${enc(k)}=${enc(v)}`)
-    .sort()
-    .join("&");
-  const canonicalRequest = [
-    method,
-    parsed.pathname,
-    canonicalQuery,
-    canonicalHeaders,
-    signedHeaders.join(";"),
-    "UNSIGNED-PAYLOAD",
-  ].join("\n");
-  const [, , datestamp] = (q.get("X-Goog-Credential") ?? "").match(/^([^/]+)\/(\d{8})\//) ?? [];
-  const stringToSign = [
-    "GOOG4-RSA-SHA256",
-    q.get("X-Goog-Date"),
-    `${datestamp}/auto/storage/goog4_request`,
-    createHash("sha256").update(canonicalRequest).digest("hex"),
-  ].join("\n");
-  const ok = createVerify("RSA-SHA256").update(stringToSign).verify(publicKey, Buffer.from(signature, "hex"));
-  if (!ok) throw new Error("signature does not verify");
-  return q;
+  return verifyV4Signature(url, method, sentHeaders, publicKey);
 }
 
 async function refused(promise: Promise<unknown>): Promise<AppError> {
