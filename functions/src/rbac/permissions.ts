@@ -64,7 +64,7 @@ export const BUILT_IN_ROLE_DEFINITIONS: Readonly<Record<BuiltInRole, RoleDefinit
       "roles:manage",
       "webhooks:read",
       "webhooks:manage",
-          "jobs:read",
+      "jobs:read",
       "jobs:manage",
     ],
     inherits: ["member"],
