@@ -9,6 +9,7 @@ import {
   createRole,
   createSessionManager,
   createWebhookEndpoint,
+  enqueueJob,
   enrollMfa,
   fieldErrors,
   getMfaStatus,
@@ -17,6 +18,7 @@ import {
   isAppError,
   listDeadLetters,
   listInvitations,
+  listJobs,
   listMembers,
   listMyInvitations,
   listRoles,
@@ -34,6 +36,7 @@ import {
 } from "@saas-core/client";
 import { initializeApp } from "firebase/app";
 import { connectAuthEmulator, getAuth, signInWithEmailAndPassword } from "firebase/auth";
+import { connectFirestoreEmulator, doc, getFirestore, onSnapshot } from "firebase/firestore";
 import { connectFunctionsEmulator, getFunctions } from "firebase/functions";
 
 const env = import.meta.env;
@@ -41,6 +44,11 @@ const app = initializeApp({ projectId: env.VITE_PROJECT_ID ?? "demo-saas-core", 
 const auth = getAuth(app);
 const functions = getFunctions(app, env.VITE_REGION ?? "us-central1");
 if (env.VITE_AUTH_EMULATOR) connectAuthEmulator(auth, env.VITE_AUTH_EMULATOR, { disableWarnings: true });
+const db = getFirestore(app);
+if (env.VITE_FIRESTORE_EMULATOR) {
+  const [host, port] = String(env.VITE_FIRESTORE_EMULATOR).split(":");
+  connectFirestoreEmulator(db, host, Number(port));
+}
 if (env.VITE_FUNCTIONS_EMULATOR) {
   const origin = new URL(env.VITE_FUNCTIONS_EMULATOR);
   connectFunctionsEmulator(functions, origin.hostname, Number(origin.port));
@@ -182,7 +190,7 @@ async function renderConsole(): Promise<void> {
   who.textContent = `${auth.currentUser?.email} · tenant ${me.tenantId ?? "none"}`;
   who.append(" ", button("Sign out", () => session.signOut(), "sign-out"));
   renderTenant();
-  await Promise.all([renderMembers(), renderRoles(), renderSessions(), renderMfa(), renderWebhooks(), renderDeadLetters()]);
+  await Promise.all([renderMembers(), renderRoles(), renderSessions(), renderMfa(), renderWebhooks(), renderDeadLetters(), renderJobs(me.tenantId)]);
 }
 
 function renderTenant(): void {
@@ -378,3 +386,45 @@ session
   .resume()
   .then((resumed) => (resumed && auth.currentUser ? renderConsole() : renderSignIn()))
   .catch(() => renderSignIn());
+
+async function renderJobs(tenantId: string | null): Promise<void> {
+  const s = section("jobs", "Jobs");
+  const body = el("div");
+  const live = el("div", { "data-testid": "job-live" });
+  const refresh = async () => {
+    const { items } = await listJobs(session);
+    body.replaceChildren(table(["type", "status", "progress", "created"], items.map((j) => [j.type, j.status, `${j.progress.done}/${j.progress.total ?? "?"}`, when(j.createdAt)])));
+  };
+  /** Watches the job record under firestore.rules: every progress write shows as it happens. */
+  const watch = (jobId: string) => {
+    const bar = el("progress", { max: "1", value: "0" });
+    const text = el("span", { "data-testid": "job-progress" });
+    live.replaceChildren(el("p", {}, `Job ${jobId}: `, bar, " ", text));
+    const stop = onSnapshot(doc(db, `tenants/${tenantId}/jobs/${jobId}`), (snap) => {
+      const job = snap.data() ?? {};
+      const { done = 0, total = null, message = "" } = job.progress ?? {};
+      bar.max = total ?? Math.max(done, 1);
+      bar.value = done;
+      text.textContent = `${job.status} ${done}/${total ?? "?"} ${message}`;
+      if (["succeeded", "failed", "cancelled"].includes(job.status)) {
+        stop();
+        void refresh();
+      }
+    });
+  };
+  s.append(
+    form(
+      [{ name: "type", label: "Type", value: "example.steps" }, { name: "input", label: "Input (JSON)", value: '{"steps": 5, "stepMs": 400}' }],
+      "Start job",
+      async ({ type, input }) => {
+        const { job } = await enqueueJob(session, { type, input: JSON.parse(input || "{}") });
+        watch(job.id);
+        await refresh();
+      },
+      "job-form",
+    ),
+    live,
+    body,
+  );
+  await run(s, refresh);
+}

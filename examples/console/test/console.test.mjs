@@ -126,16 +126,35 @@ test("two tabs rotating at once end with one session, not a reuse lock-out", asy
   await second.close();
 });
 
+test("starts a job that runs on the local stack and watches its progress to the end", async () => {
+  const form = page.getByTestId("job-form");
+  await form.locator('input[name="type"]').fill("example.steps");
+  await form.locator('input[name="input"]').fill('{"steps": 5, "stepMs": 400}');
+  await form.locator('button[type="submit"]').click();
+  const progress = page.getByTestId("job-progress");
+  const seen = new Set();
+  // Every state the listener shows, until the job is done: progress moves while it runs.
+  for (let i = 0; i < 240; i++) {
+    const text = (await progress.textContent().catch(() => "")) ?? "";
+    if (text) seen.add(text.trim());
+    if (text.startsWith("succeeded") || text.startsWith("failed")) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(await progress.textContent(), /^succeeded 5\/5/);
+  assert.ok([...seen].some((t) => /^running [1-4]\/5/.test(t)), `saw ${[...seen].join(" | ")}`);
+  await shot(page, "06-job-done");
+});
+
 test("enrols MFA: shows the QR code and confirms with a TOTP the test computes", async () => {
   const mfa = page.getByTestId("mfa");
   await mfa.getByTestId("mfa-enrol").click();
   await mfa.getByTestId("mfa-qr").locator("svg").waitFor();
   const secret = (await mfa.getByTestId("mfa-secret").textContent()).trim();
-  await shot(page, "06-mfa-qr");
+  await shot(page, "07-mfa-qr");
   const form = mfa.getByTestId("mfa-confirm-form");
   await form.locator('input[name="code"]').fill(authenticator.generate(secret));
   await form.locator('button[type="submit"]').click();
   await mfa.getByTestId("recovery-codes").waitFor();
   assert.equal((await mfa.getByTestId("recovery-codes").textContent()).trim().split("\n").length, 10);
-  await shot(page, "07-mfa-enrolled");
+  await shot(page, "08-mfa-enrolled");
 });
