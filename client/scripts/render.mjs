@@ -43,7 +43,8 @@ export function schemaType(schema, indent = "") {
       });
       const extra = schema.additionalProperties;
       if (extra && typeof extra === "object") lines.push(`${inner}[key: string]: ${schemaType(extra, inner)};`);
-      else if (extra === true || (extra === undefined && !schema.properties)) lines.push(`${inner}[key: string]: unknown;`);
+      else if (extra === true || (extra === undefined && !schema.properties))
+        lines.push(`${inner}[key: string]: unknown;`);
       return lines.length ? `{\n${lines.join("\n")}\n${indent}}` : "Record<string, never>";
     }
     default:
@@ -56,7 +57,11 @@ const wrap = (t) => (t.includes(" | ") || t.includes(" & ") ? `(${t})` : t);
 /** Builds a program over functions/src with the codebase's own compiler options. */
 function program(functionsDir) {
   const configPath = join(functionsDir, "tsconfig.build.json");
-  const config = ts.getParsedCommandLineOfConfigFile(configPath, {}, { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} });
+  const config = ts.getParsedCommandLineOfConfigFile(
+    configPath,
+    {},
+    { ...ts.sys, onUnRecoverableConfigFileDiagnostic: () => {} },
+  );
   return ts.createProgram(config.fileNames, { ...config.options, noEmit: true });
 }
 
@@ -76,7 +81,8 @@ function wireType(checker, type, indent, seen) {
   if (type.isUnion()) {
     const parts = [...new Set(type.types.map((t) => wrap(wireType(checker, t, indent, seen))))];
     // `true | false` reads better as boolean.
-    if (parts.includes("true") && parts.includes("false")) parts.splice(parts.indexOf("true"), 1, "boolean") && parts.splice(parts.indexOf("false"), 1);
+    if (parts.includes("true") && parts.includes("false"))
+      parts.splice(parts.indexOf("true"), 1, "boolean") && parts.splice(parts.indexOf("false"), 1);
     return parts.join(" | ");
   }
   if (seen.has(type) || seen.size > 12) return "unknown";
@@ -119,7 +125,11 @@ function handlerOutput(checker, symbol, decl) {
   return checker.getAwaitedType(returned) ?? returned;
 }
 
-const ERROR_HELPERS = { failedPrecondition: "failed-precondition", permissionDenied: "permission-denied", resourceExhausted: "resource-exhausted" };
+const ERROR_HELPERS = {
+  failedPrecondition: "failed-precondition",
+  permissionDenied: "permission-denied",
+  resourceExhausted: "resource-exhausted",
+};
 
 /** String literal values of `type` (a literal or a union of literals), or undefined for `string`. */
 function literals(type) {
@@ -154,7 +164,11 @@ function errorReasons(checker, files, root, warnings) {
   };
   for (const sf of files) collect(sf);
   const calleeSymbol = (fn) => {
-    const name = ts.isFunctionDeclaration(fn) ? fn.name : ts.isVariableDeclaration(fn.parent) ? fn.parent.name : undefined;
+    const name = ts.isFunctionDeclaration(fn)
+      ? fn.name
+      : ts.isVariableDeclaration(fn.parent)
+        ? fn.parent.name
+        : undefined;
     return name && checker.getSymbolAtLocation(name);
   };
   // A `reason` typed `string` is often a helper's parameter (`ended(reason)`): then the reasons
@@ -168,7 +182,9 @@ function errorReasons(checker, files, root, warnings) {
     const direct = literals(checker.getTypeAtLocation(expr));
     if (direct || depth > 2 || !ts.isIdentifier(expr)) return direct;
     const shorthand = ts.isShorthandPropertyAssignment(expr.parent) && expr.parent.name === expr;
-    const symbol0 = shorthand ? checker.getShorthandAssignmentValueSymbol(expr.parent) : checker.getSymbolAtLocation(expr);
+    const symbol0 = shorthand
+      ? checker.getShorthandAssignmentValueSymbol(expr.parent)
+      : checker.getSymbolAtLocation(expr);
     const param = symbol0?.valueDeclaration;
     if (!param || !ts.isParameter(param)) return undefined;
     const fn = param.parent;
@@ -200,8 +216,12 @@ function errorReasons(checker, files, root, warnings) {
         const code = codeArg && ts.isStringLiteral(codeArg) ? codeArg.text : undefined;
         const fields = new Map();
         for (const p of node.properties) {
-          if (!p.name || p === reasonProp || !(ts.isPropertyAssignment(p) || ts.isShorthandPropertyAssignment(p))) continue;
-          fields.set(p.name.getText(), wireType(checker, checker.getBaseTypeOfLiteralType(checker.getTypeAtLocation(p.name)), "  ", new Set()));
+          if (!p.name || p === reasonProp || !(ts.isPropertyAssignment(p) || ts.isShorthandPropertyAssignment(p)))
+            continue;
+          fields.set(
+            p.name.getText(),
+            wireType(checker, checker.getBaseTypeOfLiteralType(checker.getTypeAtLocation(p.name)), "  ", new Set()),
+          );
         }
         if (values) add(values, code, fields);
         else warnings.push(`reason at ${where(reasonProp)} is not a string literal type; not in ErrorReason`);
@@ -273,10 +293,14 @@ export function renderApi(root) {
     const admitsNothing = (fn.input?.anyOf ?? []).some((s) => s.not && Object.keys(s.not).length === 0);
     const optional = fn.noArguments || !fn.input || admitsNothing;
     const doc = [fn.description];
-    if (fn.tenant) doc.push(`Acts in the caller's active tenant${fn.permission ? `; needs \`${JSON.stringify(fn.permission)}\`` : ""}.`);
+    if (fn.tenant)
+      doc.push(
+        `Acts in the caller's active tenant${fn.permission ? `; needs \`${JSON.stringify(fn.permission)}\`` : ""}.`,
+      );
     if (fn.requireMfa) doc.push("Needs an MFA-verified session.");
     if (fn.sensitive) doc.push("Sensitive: needs a recent sign-in.");
-    if (fn.idempotent) doc.push(`Idempotent (${fn.idempotent === true ? "key optional" : fn.idempotent}): see \`idempotent()\`.`);
+    if (fn.idempotent)
+      doc.push(`Idempotent (${fn.idempotent === true ? "key optional" : fn.idempotent}): see \`idempotent()\`.`);
     out.push(
       `/** ${doc.join(" ")} */`,
       `export function ${fn.name}(client: CallableClient, input${optional ? "?" : ""}: ${base}Input): Promise<${base}Output> {`,
@@ -290,7 +314,8 @@ export function renderApi(root) {
   out.push("export const CALLABLES = {", ...meta, "} as const;", "");
   out.push("export type CallableName = keyof typeof CALLABLES;", "");
   out.push("/** Inputs and outputs by callable name. */", "export interface Api {");
-  for (const fn of callables) out.push(`  ${fn.name}: { input: ${pascal(fn.name)}Input; output: ${pascal(fn.name)}Output };`);
+  for (const fn of callables)
+    out.push(`  ${fn.name}: { input: ${pascal(fn.name)}Input; output: ${pascal(fn.name)}Output };`);
   out.push("}", "");
 
   const sorted = [...reasons.keys()].sort();
@@ -298,8 +323,15 @@ export function renderApi(root) {
   out.push("export interface ErrorReasons {");
   for (const reason of sorted) {
     const { codes, fields } = reasons.get(reason);
-    const codeType = codes.size ? [...codes].sort().map((c) => JSON.stringify(c)).join(" | ") : "ErrorCode";
-    const fieldLines = [...fields.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => ` ${ident(k)}?: ${v};`);
+    const codeType = codes.size
+      ? [...codes]
+          .sort()
+          .map((c) => JSON.stringify(c))
+          .join(" | ")
+      : "ErrorCode";
+    const fieldLines = [...fields.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, v]) => ` ${ident(k)}?: ${v};`);
     out.push(`  ${JSON.stringify(reason)}: { code: ${codeType}; details: {${fieldLines.join("")} } };`);
   }
   out.push("}", "");
@@ -308,9 +340,22 @@ export function renderApi(root) {
     "/** The Functions error codes a callable can answer with. */",
     "export type ErrorCode =",
     ...[
-      "cancelled", "unknown", "invalid-argument", "deadline-exceeded", "not-found", "already-exists",
-      "permission-denied", "resource-exhausted", "failed-precondition", "aborted", "out-of-range",
-      "unimplemented", "internal", "unavailable", "data-loss", "unauthenticated",
+      "cancelled",
+      "unknown",
+      "invalid-argument",
+      "deadline-exceeded",
+      "not-found",
+      "already-exists",
+      "permission-denied",
+      "resource-exhausted",
+      "failed-precondition",
+      "aborted",
+      "out-of-range",
+      "unimplemented",
+      "internal",
+      "unavailable",
+      "data-loss",
+      "unauthenticated",
     ].map((c, i, all) => `  | ${JSON.stringify(c)}${i === all.length - 1 ? ";" : ""}`),
     "",
   );

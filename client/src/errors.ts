@@ -26,7 +26,9 @@ export interface AppError<R extends ErrorReason | undefined = ErrorReason | unde
 /** The server error inside `error`, or undefined when it is not a Functions error. */
 export function appError(error: unknown): AppError | undefined {
   if (!(error instanceof FunctionsError)) return undefined;
-  const details = (typeof error.details === "object" && error.details !== null ? error.details : {}) as AppError["details"];
+  const details = (
+    typeof error.details === "object" && error.details !== null ? error.details : {}
+  ) as AppError["details"];
   return {
     code: error.code.replace(/^functions\//, "") as ErrorCode,
     message: error.message,

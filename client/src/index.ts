@@ -4,8 +4,22 @@
  */
 export * from "./generated/api.js";
 export { callFunction, type CallableClient } from "./call.js";
-export { appError, fieldErrors, hasCode, isAppError, type AppError, type CommonDetails, type FieldErrors } from "./errors.js";
+export {
+  appError,
+  fieldErrors,
+  hasCode,
+  isAppError,
+  type AppError,
+  type CommonDetails,
+  type FieldErrors,
+} from "./errors.js";
 export { idempotent, newIdempotencyKey, retryDelayMs, type RetryOptions } from "./idempotent.js";
 export { inProcessLock, refreshLock, type RefreshLock } from "./lock.js";
 export { createSessionManager, SessionManager, SIGN_OUT_REASONS, type SessionManagerOptions } from "./session.js";
-export { indexedDbStorage, memoryStorage, type IndexedDbStorageOptions, type SessionStorage, type StoredSession } from "./storage.js";
+export {
+  indexedDbStorage,
+  memoryStorage,
+  type IndexedDbStorageOptions,
+  type SessionStorage,
+  type StoredSession,
+} from "./storage.js";

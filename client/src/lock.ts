@@ -37,8 +37,7 @@ export function inProcessLock(name: string): RefreshLock {
 
 /** A Web Locks lock when `locks` (default `navigator.locks`) exists, else `inProcessLock`. */
 export function refreshLock(name: string, locks?: LockManagerLike): RefreshLock {
-  const manager =
-    locks ?? (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks ?? undefined;
+  const manager = locks ?? (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks ?? undefined;
   if (!manager) return inProcessLock(name);
   return { run: (fn) => manager.request(name, { mode: "exclusive" }, fn) };
 }

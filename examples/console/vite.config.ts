@@ -6,7 +6,14 @@ import { defineConfig } from "vite";
 export default defineConfig({
   resolve: {
     alias: { "@saas-core/client": fileURLToPath(new URL("../../client/src/index.ts", import.meta.url)) },
-    dedupe: ["firebase", "@firebase/app", "@firebase/auth", "@firebase/functions", "@firebase/firestore", "@firebase/component"],
+    dedupe: [
+      "firebase",
+      "@firebase/app",
+      "@firebase/auth",
+      "@firebase/functions",
+      "@firebase/firestore",
+      "@firebase/component",
+    ],
   },
   server: { strictPort: true, host: "127.0.0.1" },
   clearScreen: false,

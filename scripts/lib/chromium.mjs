@@ -11,7 +11,10 @@ export function ensureChromium() {
   const found = CANDIDATES.find((p) => existsSync(p));
   if (found) return found;
   const sudo = process.getuid?.() === 0 ? [] : ["sudo"];
-  const apt = (args) => spawnSync(sudo[0] ?? "apt-get", [...sudo.slice(1), ...(sudo.length ? ["apt-get"] : []), ...args], { stdio: "inherit" });
+  const apt = (args) =>
+    spawnSync(sudo[0] ?? "apt-get", [...sudo.slice(1), ...(sudo.length ? ["apt-get"] : []), ...args], {
+      stdio: "inherit",
+    });
   console.log("browser tests: installing Debian's chromium");
   if (apt(["install", "-y", "chromium"]).status !== 0) {
     apt(["update"]);

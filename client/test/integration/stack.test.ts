@@ -6,7 +6,12 @@ import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, test } from "node:test";
 import { deleteApp, initializeApp, type FirebaseApp } from "firebase/app";
-import { connectAuthEmulator, createUserWithEmailAndPassword, getAuth, signInWithEmailAndPassword } from "firebase/auth";
+import {
+  connectAuthEmulator,
+  createUserWithEmailAndPassword,
+  getAuth,
+  signInWithEmailAndPassword,
+} from "firebase/auth";
 import { connectFunctionsEmulator, getFunctions } from "firebase/functions";
 import {
   createPayment,
@@ -98,7 +103,10 @@ test("two tabs refreshing at once end with one session and no reuse lock-out", a
   const next = await b.refresh();
   assert.notEqual(next.refreshToken, ra.refreshToken);
   const { sessions } = await listSessions(a);
-  assert.deepEqual(sessions.map((s) => s.sessionId), [first.sessionId]);
+  assert.deepEqual(
+    sessions.map((s) => s.sessionId),
+    [first.sessionId],
+  );
   assert.deepEqual(signedOut, []);
   a.dispose();
   b.dispose();

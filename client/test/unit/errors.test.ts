@@ -3,8 +3,7 @@ import { test } from "node:test";
 import { FunctionsError } from "firebase/functions";
 import { appError, fieldErrors, hasCode, isAppError } from "../../src/errors.js";
 
-const err = (code: string, details?: unknown) =>
-  new FunctionsError(code as never, "message", details);
+const err = (code: string, details?: unknown) => new FunctionsError(code as never, "message", details);
 
 test("isAppError narrows by reason, and only a server error matches", () => {
   const error: unknown = err("failed-precondition", { reason: "mfa-required" });
@@ -12,7 +11,9 @@ test("isAppError narrows by reason, and only a server error matches", () => {
   assert.ok(isAppError(error, "mfa-required"));
   assert.ok(!isAppError(error, "no-active-tenant"));
   assert.ok(!isAppError(new Error("mfa-required"), "mfa-required"));
-  assert.ok(!isAppError({ code: "functions/failed-precondition", details: { reason: "mfa-required" } }, "mfa-required"));
+  assert.ok(
+    !isAppError({ code: "functions/failed-precondition", details: { reason: "mfa-required" } }, "mfa-required"),
+  );
 });
 
 test("details are typed per reason", () => {
@@ -35,7 +36,9 @@ test("appError strips the functions/ prefix and keeps details", () => {
 });
 
 test("fieldErrors reads invalid-argument field errors only", () => {
-  assert.deepEqual(fieldErrors(err("invalid-argument", { fields: { email: ["Invalid email"] } })), { email: ["Invalid email"] });
+  assert.deepEqual(fieldErrors(err("invalid-argument", { fields: { email: ["Invalid email"] } })), {
+    email: ["Invalid email"],
+  });
   assert.deepEqual(fieldErrors(err("failed-precondition", { fields: { email: ["x"] } })), {});
   assert.deepEqual(fieldErrors(err("invalid-argument")), {});
 });

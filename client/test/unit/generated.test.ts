@@ -19,8 +19,18 @@ test("src/generated/api.ts is current (else: npm run generate in client/)", () =
 });
 
 test("a schema change changes the generated type, so the check above can fail", () => {
-  const before = toType({ type: "object", properties: { a: { type: "string" } }, required: ["a"], additionalProperties: false });
-  const after = toType({ type: "object", properties: { a: { type: "number" } }, required: ["a"], additionalProperties: false });
+  const before = toType({
+    type: "object",
+    properties: { a: { type: "string" } },
+    required: ["a"],
+    additionalProperties: false,
+  });
+  const after = toType({
+    type: "object",
+    properties: { a: { type: "number" } },
+    required: ["a"],
+    additionalProperties: false,
+  });
   assert.notEqual(before, after);
   assert.match(after, /a: number;/);
 });
@@ -36,8 +46,14 @@ test("every callable of the API reference has a function, and outputs come from 
   assert.deepEqual(Object.keys(api.CALLABLES as object).sort(), [...names].sort());
   const source = readFileSync(join(clientDir, "src/generated/api.ts"), "utf8");
   // Handler return types, not hand-written: the session issue and the MFA enrolment.
-  assert.match(source, /export type StartSessionOutput = \{\n  sessionId: string;\n  refreshToken: string;\n  customToken: string;/);
-  assert.match(source, /export type EnrollMfaOutput = \{\n  otpauthUri: string;\n  secret: string;\n  qrCodeSvg: string;/);
+  assert.match(
+    source,
+    /export type StartSessionOutput = \{\n  sessionId: string;\n  refreshToken: string;\n  customToken: string;/,
+  );
+  assert.match(
+    source,
+    /export type EnrollMfaOutput = \{\n  otpauthUri: string;\n  secret: string;\n  qrCodeSvg: string;/,
+  );
 });
 
 test("error reasons are gathered from the server source, with their codes and detail fields", () => {
@@ -52,5 +68,8 @@ test("error reasons are gathered from the server source, with their codes and de
   ]) {
     assert.match(source, new RegExp(`"${reason}": \\{ code: [^;]*"${code}"`), reason);
   }
-  assert.match(source, /"role-in-use": \{ code: [^;]*; details: \{ inheritedBy\?: Array<string>; members\?: number; \} \}/);
+  assert.match(
+    source,
+    /"role-in-use": \{ code: [^;]*; details: \{ inheritedBy\?: Array<string>; members\?: number; \} \}/,
+  );
 });

@@ -24,7 +24,12 @@ test("retries on the documented retryable codes with one key for the whole actio
     err("resource-exhausted", { retryAfterSeconds: 2 }),
     err("unavailable"),
   ]);
-  const result = await idempotent(null, fn, { amount: 1 }, { sleep: async (ms) => void waits.push(ms), baseDelayMs: 100 });
+  const result = await idempotent(
+    null,
+    fn,
+    { amount: 1 },
+    { sleep: async (ms) => void waits.push(ms), baseDelayMs: 100 },
+  );
   assert.equal(result, "done");
   assert.equal(inputs.length, 4);
   assert.equal(new Set(inputs.map((i) => i.idempotencyKey)).size, 1);

@@ -43,7 +43,10 @@ test("the in-process lock runs one holder at a time, in order, and survives a fa
     });
   const results = await Promise.allSettled([holder("a"), holder("b", true), holder("c")]);
   assert.deepEqual(events, ["a:in", "a:out", "b:in", "b:out", "c:in", "c:out"]);
-  assert.deepEqual(results.map((r) => r.status), ["fulfilled", "rejected", "fulfilled"]);
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ["fulfilled", "rejected", "fulfilled"],
+  );
 });
 
 test("refreshLock uses the Web Locks manager it is given", async () => {

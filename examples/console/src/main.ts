@@ -69,7 +69,11 @@ const session: SessionManager = createSessionManager({
 
 // --- small DOM helpers -------------------------------------------------------------------------
 
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: (Node | string)[]) {
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  attrs: Record<string, string> = {},
+  ...children: (Node | string)[]
+) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
   node.append(...children);
@@ -107,7 +111,9 @@ async function run(where: HTMLElement, action: () => Promise<unknown>): Promise<
   } catch (error) {
     const parsed = appError(error);
     status.className = "status error";
-    status.textContent = parsed ? `${parsed.code}${parsed.reason ? ` (${parsed.reason})` : ""}: ${parsed.message}` : String(error);
+    status.textContent = parsed
+      ? `${parsed.code}${parsed.reason ? ` (${parsed.reason})` : ""}: ${parsed.message}`
+      : String(error);
   }
 }
 
@@ -122,7 +128,12 @@ interface Field {
  * A form whose submit calls `submit(values)`. An `invalid-argument` answer puts each of the
  * server's field errors next to its field (`details.fields`, keyed by the input's field path).
  */
-function form(fields: Field[], submitLabel: string, submit: (values: Record<string, string>) => Promise<unknown>, testId: string) {
+function form(
+  fields: Field[],
+  submitLabel: string,
+  submit: (values: Record<string, string>) => Promise<unknown>,
+  testId: string,
+) {
   const f = el("form", { "data-testid": testId });
   for (const field of fields) {
     const input = el("input", { name: field.name, type: field.type ?? "text", value: field.value ?? "" });
@@ -149,7 +160,11 @@ function form(fields: Field[], submitLabel: string, submit: (values: Record<stri
   return f;
 }
 
-const list = (value: string) => value.split(",").map((s) => s.trim()).filter(Boolean);
+const list = (value: string) =>
+  value
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
 const when = (iso: string | null | undefined) => (iso ? new Date(iso).toLocaleString() : "—");
 
 // --- sign-in ----------------------------------------------------------------------------------
@@ -188,19 +203,35 @@ async function renderConsole(): Promise<void> {
   root.replaceChildren();
   const me = await whoami(session);
   who.textContent = `${auth.currentUser?.email} · tenant ${me.tenantId ?? "none"}`;
-  who.append(" ", button("Sign out", () => session.signOut(), "sign-out"));
+  who.append(
+    " ",
+    button("Sign out", () => session.signOut(), "sign-out"),
+  );
   renderTenant();
-  await Promise.all([renderMembers(), renderRoles(), renderSessions(), renderMfa(), renderWebhooks(), renderDeadLetters(), renderJobs(me.tenantId)]);
+  await Promise.all([
+    renderMembers(),
+    renderRoles(),
+    renderSessions(),
+    renderMfa(),
+    renderWebhooks(),
+    renderDeadLetters(),
+    renderJobs(me.tenantId),
+  ]);
 }
 
 function renderTenant(): void {
   const s = section("tenant", "Tenant");
   s.append(
-    form([{ name: "tenantId", label: "Switch to tenant id" }], "Switch", async ({ tenantId }) => {
-      await switchTenant(session, { tenantId });
-      await auth.currentUser!.getIdToken(true);
-      await renderConsole();
-    }, "switch-tenant-form"),
+    form(
+      [{ name: "tenantId", label: "Switch to tenant id" }],
+      "Switch",
+      async ({ tenantId }) => {
+        await switchTenant(session, { tenantId });
+        await auth.currentUser!.getIdToken(true);
+        await renderConsole();
+      },
+      "switch-tenant-form",
+    ),
   );
   const mine = el("div");
   s.append(el("h3", {}, "Invitations to me"), mine);
@@ -209,10 +240,14 @@ function renderTenant(): void {
     mine.replaceChildren(
       table(
         ["tenant", "roles", ""],
-        invitations.map((i) => [i.tenantName, i.roles.join(", "), button("Accept", async () => {
-          await acceptInvitation(session, { invitationId: i.invitationId });
-          await renderConsole();
-        })]),
+        invitations.map((i) => [
+          i.tenantName,
+          i.roles.join(", "),
+          button("Accept", async () => {
+            await acceptInvitation(session, { invitationId: i.invitationId });
+            await renderConsole();
+          }),
+        ]),
       ),
     );
   });
@@ -225,26 +260,52 @@ async function renderMembers(): Promise<void> {
   const refresh = async () => {
     const [m, i] = await Promise.all([listMembers(session), listInvitations(session)]);
     members.replaceChildren(
-      table(["email", "roles", "status", ""], m.members.map((x) => [x.email ?? x.uid, x.roles.join(", "), x.status, button("Remove", async () => {
-        await removeMember(session, { uid: x.uid });
-        await refresh();
-      })])),
+      table(
+        ["email", "roles", "status", ""],
+        m.members.map((x) => [
+          x.email ?? x.uid,
+          x.roles.join(", "),
+          x.status,
+          button("Remove", async () => {
+            await removeMember(session, { uid: x.uid });
+            await refresh();
+          }),
+        ]),
+      ),
     );
     invitations.replaceChildren(
-      table(["email", "roles", "status", "expires", ""], i.invitations.map((x) => [x.email, x.roles.join(", "), x.status, when(x.expiresAt),
-        x.status === "pending" ? button("Revoke", async () => {
-          await revokeInvitation(session, { invitationId: x.invitationId });
-          await refresh();
-        }) : ""])),
+      table(
+        ["email", "roles", "status", "expires", ""],
+        i.invitations.map((x) => [
+          x.email,
+          x.roles.join(", "),
+          x.status,
+          when(x.expiresAt),
+          x.status === "pending"
+            ? button("Revoke", async () => {
+                await revokeInvitation(session, { invitationId: x.invitationId });
+                await refresh();
+              })
+            : "",
+        ]),
+      ),
     );
   };
   s.append(
     members,
     el("h3", {}, "Invite"),
-    form([{ name: "email", label: "Email", type: "text" }, { name: "roles", label: "Roles (comma-separated)", value: "member" }], "Invite", async ({ email, roles }) => {
-      await inviteMember(session, { email, roles: list(roles) });
-      await refresh();
-    }, "invite-form"),
+    form(
+      [
+        { name: "email", label: "Email", type: "text" },
+        { name: "roles", label: "Roles (comma-separated)", value: "member" },
+      ],
+      "Invite",
+      async ({ email, roles }) => {
+        await inviteMember(session, { email, roles: list(roles) });
+        await refresh();
+      },
+      "invite-form",
+    ),
     invitations,
   );
   await run(s, refresh);
@@ -255,12 +316,25 @@ async function renderRoles(): Promise<void> {
   const roles = el("div");
   const refresh = async () => {
     const r = await listRoles(session);
-    roles.replaceChildren(table(["role", "inherits", "permissions"], r.roles.map((x) => [x.id + (x.builtIn ? " (built-in)" : ""), x.inherits.join(", "), x.effectivePermissions.join(", ")])));
+    roles.replaceChildren(
+      table(
+        ["role", "inherits", "permissions"],
+        r.roles.map((x) => [
+          x.id + (x.builtIn ? " (built-in)" : ""),
+          x.inherits.join(", "),
+          x.effectivePermissions.join(", "),
+        ]),
+      ),
+    );
   };
   s.append(
     roles,
     form(
-      [{ name: "roleId", label: "Role id" }, { name: "permissions", label: "Permissions (comma-separated)" }, { name: "inherits", label: "Inherits" }],
+      [
+        { name: "roleId", label: "Role id" },
+        { name: "permissions", label: "Permissions (comma-separated)" },
+        { name: "inherits", label: "Inherits" },
+      ],
       "Create role",
       async ({ roleId, permissions, inherits }) => {
         await createRole(session, { roleId, permissions: list(permissions), inherits: list(inherits) });
@@ -278,22 +352,35 @@ async function renderSessions(): Promise<void> {
   const refresh = async () => {
     const { sessions } = await listSessions(session);
     body.replaceChildren(
-      table(["device", "mfa", "last used", ""], sessions.map((x) => [x.label + (x.current ? " (this one)" : ""), x.mfa ? "yes" : "no", when(x.lastUsedAt),
-        x.current ? "" : button("Revoke", async () => {
-          await revokeSession(session, { sessionId: x.sessionId });
-          await refresh();
-        })])),
+      table(
+        ["device", "mfa", "last used", ""],
+        sessions.map((x) => [
+          x.label + (x.current ? " (this one)" : ""),
+          x.mfa ? "yes" : "no",
+          when(x.lastUsedAt),
+          x.current
+            ? ""
+            : button("Revoke", async () => {
+                await revokeSession(session, { sessionId: x.sessionId });
+                await refresh();
+              }),
+        ]),
+      ),
     );
   };
   const rotated = el("p", { "data-testid": "rotated" });
   s.append(
     body,
     // Rotates the refresh token now (it also happens on its own before the session idles out).
-    button("Rotate refresh token now", async () => {
-      const current = await session.refresh();
-      rotated.textContent = `Rotated: session ${current.sessionId}, token …${current.refreshToken.slice(-6)}`;
-      await refresh();
-    }, "rotate"),
+    button(
+      "Rotate refresh token now",
+      async () => {
+        const current = await session.refresh();
+        rotated.textContent = `Rotated: session ${current.sessionId}, token …${current.refreshToken.slice(-6)}`;
+        await refresh();
+      },
+      "rotate",
+    ),
     rotated,
   );
   await run(s, refresh);
@@ -307,24 +394,33 @@ async function renderMfa(): Promise<void> {
     body.replaceChildren(el("p", { "data-testid": "mfa-status" }, status.enrolled ? "MFA is on." : "MFA is off."));
     if (status.enrolled) return;
     body.append(
-      button("Enrol an authenticator app", async () => {
-        const enrolment = await enrollMfa(session);
-        const qr = el("div", { class: "qr", "data-testid": "mfa-qr" });
-        // The server renders the QR code; it is our own SVG, not user content.
-        qr.innerHTML = enrolment.qrCodeSvg;
-        body.append(
-          qr,
-          el("p", {}, "Or type this secret: ", el("code", { "data-testid": "mfa-secret" }, enrolment.secret)),
-          form([{ name: "code", label: "Code from the app" }], "Confirm", async ({ code }) => {
-            const { recoveryCodes } = await confirmMfa(session, { code });
-            body.replaceChildren(
-              el("p", { "data-testid": "mfa-status" }, "MFA is on."),
-              el("p", {}, "Recovery codes (shown once):"),
-              el("pre", { "data-testid": "recovery-codes" }, recoveryCodes.join("\n")),
-            );
-          }, "mfa-confirm-form"),
-        );
-      }, "mfa-enrol"),
+      button(
+        "Enrol an authenticator app",
+        async () => {
+          const enrolment = await enrollMfa(session);
+          const qr = el("div", { class: "qr", "data-testid": "mfa-qr" });
+          // The server renders the QR code; it is our own SVG, not user content.
+          qr.innerHTML = enrolment.qrCodeSvg;
+          body.append(
+            qr,
+            el("p", {}, "Or type this secret: ", el("code", { "data-testid": "mfa-secret" }, enrolment.secret)),
+            form(
+              [{ name: "code", label: "Code from the app" }],
+              "Confirm",
+              async ({ code }) => {
+                const { recoveryCodes } = await confirmMfa(session, { code });
+                body.replaceChildren(
+                  el("p", { "data-testid": "mfa-status" }, "MFA is on."),
+                  el("p", {}, "Recovery codes (shown once):"),
+                  el("pre", { "data-testid": "recovery-codes" }, recoveryCodes.join("\n")),
+                );
+              },
+              "mfa-confirm-form",
+            ),
+          );
+        },
+        "mfa-enrol",
+      ),
     );
   };
   s.append(body);
@@ -339,26 +435,57 @@ async function renderWebhooks(): Promise<void> {
     const { items } = await listWebhookDeliveries(session, { endpointId });
     deliveries.replaceChildren(
       el("h3", {}, `Deliveries of ${endpointId}`),
-      table(["event", "status", "attempts", "last"], items.map((d) => [d.eventType, d.status, String(d.attemptCount), d.attempts.at(-1)?.error ?? String(d.attempts.at(-1)?.statusCode ?? "")])),
+      table(
+        ["event", "status", "attempts", "last"],
+        items.map((d) => [
+          d.eventType,
+          d.status,
+          String(d.attemptCount),
+          d.attempts.at(-1)?.error ?? String(d.attempts.at(-1)?.statusCode ?? ""),
+        ]),
+      ),
     );
   };
   const refresh = async () => {
     const { items } = await listWebhookEndpoints(session);
     endpoints.replaceChildren(
-      table(["url", "events", "status", ""], items.map((e) => [e.url, e.eventTypes.join(", "), e.status, el("span", {},
-        button("Send test", async () => {
-          await sendTestWebhook(session, { endpointId: e.id });
-          await showDeliveries(e.id);
-        }, `test-${e.id}`),
-        button("Deliveries", () => showDeliveries(e.id), `deliveries-${e.id}`))])),
+      table(
+        ["url", "events", "status", ""],
+        items.map((e) => [
+          e.url,
+          e.eventTypes.join(", "),
+          e.status,
+          el(
+            "span",
+            {},
+            button(
+              "Send test",
+              async () => {
+                await sendTestWebhook(session, { endpointId: e.id });
+                await showDeliveries(e.id);
+              },
+              `test-${e.id}`,
+            ),
+            button("Deliveries", () => showDeliveries(e.id), `deliveries-${e.id}`),
+          ),
+        ]),
+      ),
     );
   };
   s.append(
     endpoints,
-    form([{ name: "url", label: "URL (https)" }, { name: "eventTypes", label: "Event types", value: "*" }], "Add endpoint", async ({ url, eventTypes }) => {
-      await createWebhookEndpoint(session, { url, eventTypes: list(eventTypes) });
-      await refresh();
-    }, "endpoint-form"),
+    form(
+      [
+        { name: "url", label: "URL (https)" },
+        { name: "eventTypes", label: "Event types", value: "*" },
+      ],
+      "Add endpoint",
+      async ({ url, eventTypes }) => {
+        await createWebhookEndpoint(session, { url, eventTypes: list(eventTypes) });
+        await refresh();
+      },
+      "endpoint-form",
+    ),
     deliveries,
   );
   await run(s, refresh);
@@ -370,11 +497,19 @@ async function renderDeadLetters(): Promise<void> {
   const refresh = async () => {
     const { items } = await listDeadLetters(session, { status: "open" });
     body.replaceChildren(
-      table(["source", "reference", "attempts", "last error", ""], items.map((d) => [d.source, d.reference, String(d.attempts), d.lastError,
-        button("Replay", async () => {
-          await replayDeadLetters(session, { ids: [d.id] });
-          await refresh();
-        })])),
+      table(
+        ["source", "reference", "attempts", "last error", ""],
+        items.map((d) => [
+          d.source,
+          d.reference,
+          String(d.attempts),
+          d.lastError,
+          button("Replay", async () => {
+            await replayDeadLetters(session, { ids: [d.id] });
+            await refresh();
+          }),
+        ]),
+      ),
     );
   };
   s.append(body);
@@ -393,7 +528,12 @@ async function renderJobs(tenantId: string | null): Promise<void> {
   const live = el("div", { "data-testid": "job-live" });
   const refresh = async () => {
     const { items } = await listJobs(session);
-    body.replaceChildren(table(["type", "status", "progress", "created"], items.map((j) => [j.type, j.status, `${j.progress.done}/${j.progress.total ?? "?"}`, when(j.createdAt)])));
+    body.replaceChildren(
+      table(
+        ["type", "status", "progress", "created"],
+        items.map((j) => [j.type, j.status, `${j.progress.done}/${j.progress.total ?? "?"}`, when(j.createdAt)]),
+      ),
+    );
   };
   /** Watches the job record under firestore.rules: every progress write shows as it happens. */
   const watch = (jobId: string) => {
@@ -414,7 +554,10 @@ async function renderJobs(tenantId: string | null): Promise<void> {
   };
   s.append(
     form(
-      [{ name: "type", label: "Type", value: "example.steps" }, { name: "input", label: "Input (JSON)", value: '{"steps": 5, "stepMs": 400}' }],
+      [
+        { name: "type", label: "Type", value: "example.steps" },
+        { name: "input", label: "Input (JSON)", value: '{"steps": 5, "stepMs": 400}' },
+      ],
       "Start job",
       async ({ type, input }) => {
         const { job } = await enqueueJob(session, { type, input: JSON.parse(input || "{}") });

@@ -92,7 +92,11 @@ test("creates a webhook endpoint and sees a test delivery arrive", async () => {
     // The delivery runs through the task queue emulator: wait for the receiver, then the console.
     for (let i = 0; i < 120 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 500));
     assert.equal(received.length, 1);
-    assert.ok(received[0].headers["webhook-signature"] ?? received[0].headers["x-webhook-signature"] ?? Object.keys(received[0].headers).some((h) => h.includes("signature")));
+    assert.ok(
+      received[0].headers["webhook-signature"] ??
+        received[0].headers["x-webhook-signature"] ??
+        Object.keys(received[0].headers).some((h) => h.includes("signature")),
+    );
     for (let i = 0; i < 60; i++) {
       await row.getByRole("button", { name: "Deliveries" }).click();
       if (await page.getByTestId("deliveries").locator("td", { hasText: "delivered" }).count()) break;
@@ -111,8 +115,14 @@ test("two tabs rotating at once end with one session, not a reuse lock-out", asy
   await second.goto(CONSOLE_URL);
   await second.getByTestId("who").getByText("owner@demo.test").waitFor();
   await Promise.all([page.getByTestId("rotate").click(), second.getByTestId("rotate").click()]);
-  await page.getByTestId("rotated").filter({ hasText: /Rotated/ }).waitFor();
-  await second.getByTestId("rotated").filter({ hasText: /Rotated/ }).waitFor();
+  await page
+    .getByTestId("rotated")
+    .filter({ hasText: /Rotated/ })
+    .waitFor();
+  await second
+    .getByTestId("rotated")
+    .filter({ hasText: /Rotated/ })
+    .waitFor();
   const first = await page.getByTestId("rotated").textContent();
   const other = await second.getByTestId("rotated").textContent();
   assert.equal(first, other, "both tabs hold the same newest token");
@@ -120,7 +130,10 @@ test("two tabs rotating at once end with one session, not a reuse lock-out", asy
   await page.reload();
   await page.getByTestId("who").getByText("owner@demo.test").waitFor();
   await second.getByTestId("rotate").click();
-  await second.getByTestId("rotated").filter({ hasNotText: other.slice(-6) }).waitFor();
+  await second
+    .getByTestId("rotated")
+    .filter({ hasNotText: other.slice(-6) })
+    .waitFor();
   assert.doesNotMatch(await second.getByTestId("who").textContent(), /Signed out/);
   await shot(second, "05-two-tabs");
   await second.close();
@@ -141,7 +154,10 @@ test("starts a job that runs on the local stack and watches its progress to the 
     await new Promise((r) => setTimeout(r, 100));
   }
   assert.match(await progress.textContent(), /^succeeded 5\/5/);
-  assert.ok([...seen].some((t) => /^running [1-4]\/5/.test(t)), `saw ${[...seen].join(" | ")}`);
+  assert.ok(
+    [...seen].some((t) => /^running [1-4]\/5/.test(t)),
+    `saw ${[...seen].join(" | ")}`,
+  );
   await shot(page, "06-job-done");
 });
 
