@@ -14,10 +14,9 @@ import { build, describeStack, ROOT, startStack } from "./lib/stack.mjs";
 const jestArgs = process.argv.slice(2);
 // `npm test -- migrate/<path>` runs only the migrator's own jest (migrate/ is a separate package).
 const migrateOnly = jestArgs.length > 0 && jestArgs.every((a) => a.startsWith("migrate/"));
-// `npm test -- client/` runs only the client package's tests (node:test, see client/package.json).
-const clientOnly = jestArgs.length > 0 && jestArgs.every((a) => a.startsWith("client/"));
-// `npm test -- examples/console` runs only the console's browser tests.
-const consoleOnly = jestArgs.length > 0 && jestArgs.every((a) => a.startsWith("examples/console"));
+// `npm test -- client/` runs only the client package's tests (node:test, see client/package.json),
+// `npm test -- examples/console` only the console's browser tests; both may be given.
+const webOnly = jestArgs.length > 0 && jestArgs.every((a) => a.startsWith("client/") || a.startsWith("examples/console"));
 const results = [];
 const reportDir = join(ROOT, ".firebase/test-reports");
 rmSync(reportDir, { recursive: true, force: true });
@@ -97,10 +96,9 @@ process.on("SIGINT", () => stop().then(() => process.exit(130)));
 try {
   const env = { ...process.env, ...stack.env };
   const fnDir = join(ROOT, "functions");
-  if (clientOnly) {
-    clientTests(env);
-  } else if (consoleOnly) {
-    await consoleTests(env);
+  if (webOnly) {
+    if (jestArgs.some((a) => a.startsWith("client/"))) clientTests(env);
+    if (jestArgs.some((a) => a.startsWith("examples/console"))) await consoleTests(env);
   } else if (migrateOnly) {
     jest("migrate", join(ROOT, "migrate"), jestArgs.map((a) => a.slice("migrate/".length)), env);
   } else if (jestArgs.length > 0) {

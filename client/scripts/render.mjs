@@ -158,8 +158,10 @@ function errorReasons(checker, files, root, warnings) {
     return `${sf.fileName.slice(root.length + 1)}:${line + 1}`;
   };
   const calls = [];
+  const objectLiterals = [];
   const collect = (node) => {
     if (ts.isCallExpression(node)) calls.push(node);
+    if (ts.isObjectLiteralExpression(node)) objectLiterals.push(node);
     ts.forEachChild(node, collect);
   };
   for (const sf of files) collect(sf);
@@ -180,12 +182,16 @@ function errorReasons(checker, files, root, warnings) {
       return a && b ? [...a, ...b] : undefined;
     }
     const direct = literals(checker.getTypeAtLocation(expr));
-    if (direct || depth > 2 || !ts.isIdentifier(expr)) return direct;
+    if (direct || depth > 4) return direct;
+    if (ts.isPropertyAccessExpression(expr)) return viaProperty(expr, depth);
+    if (ts.isCallExpression(expr)) return viaReturns(expr, depth);
+    if (!ts.isIdentifier(expr)) return undefined;
     const shorthand = ts.isShorthandPropertyAssignment(expr.parent) && expr.parent.name === expr;
     const symbol0 = shorthand
       ? checker.getShorthandAssignmentValueSymbol(expr.parent)
       : checker.getSymbolAtLocation(expr);
     const param = symbol0?.valueDeclaration;
+    if (param && ts.isVariableDeclaration(param) && param.initializer) return resolve(param.initializer, depth + 1);
     if (!param || !ts.isParameter(param)) return undefined;
     const fn = param.parent;
     const symbol = calleeSymbol(fn);
@@ -200,6 +206,57 @@ function errorReasons(checker, files, root, warnings) {
       values.push(...found);
     }
     return values.length ? values : undefined;
+  };
+  // `x.reason` typed `string`: the literals of every object literal whose `reason` is that same
+  // declared property (a helper's `{ ok: false; reason: string }` result, say).
+  const viaProperty = (expr, depth) => {
+    const declaration = checker.getSymbolAtLocation(expr.name)?.declarations?.[0];
+    if (!declaration) return undefined;
+    const values = [];
+    for (const literal of objectLiterals) {
+      const prop = literal.properties.find((p) => p.name?.getText() === expr.name.text && ts.isPropertyAssignment(p));
+      const found = prop && checker.getContextualType(literal);
+      if (!found) continue;
+      const context = checker.getNonNullableType(found);
+      const members = context.isUnion() ? context.types : [context];
+      // Of a union, only the member this literal is (its literal-valued fields, like `kind`, fit).
+      const fits = (t) =>
+        literal.properties.every((q) => {
+          if (!ts.isPropertyAssignment(q)) return true;
+          const value = literals(checker.getTypeAtLocation(q.initializer));
+          const member = t.getProperty(q.name.getText());
+          if (!value || !member) return true;
+          const allowed = literals(checker.getTypeOfSymbolAtLocation(member, literal));
+          return !allowed || value.every((v) => allowed.includes(v));
+        });
+      const owner = members.filter(fits);
+      if (!owner.some((t) => t.getProperty(expr.name.text)?.declarations?.includes(declaration))) continue;
+      const resolved = resolve(prop.initializer, depth + 1);
+      if (!resolved) return undefined;
+      values.push(...resolved);
+    }
+    return values.length ? values : undefined;
+  };
+  // A call typed `string | null`: the literals its function returns.
+  const viaReturns = (call, depth) => {
+    const fn = checker.getResolvedSignature(call)?.getDeclaration();
+    if (!fn?.body) return undefined;
+    const values = [];
+    let ok = true;
+    const walk = (node) => {
+      if (ts.isFunctionLike(node) && node !== fn) return;
+      if (ts.isReturnStatement(node) && node.expression) {
+        const type = checker.getTypeAtLocation(node.expression);
+        if (!(type.flags & (ts.TypeFlags.Null | ts.TypeFlags.Undefined))) {
+          const resolved = resolve(node.expression, depth + 1);
+          if (resolved) values.push(...resolved);
+          else ok = false;
+        }
+      }
+      ts.forEachChild(node, walk);
+    };
+    ts.forEachChild(fn.body, walk);
+    return ok && values.length ? values : undefined;
   };
   const visit = (node) => {
     if (ts.isObjectLiteralExpression(node)) {
