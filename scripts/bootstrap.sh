@@ -21,6 +21,8 @@ install_if_needed() {
 install_if_needed .
 install_if_needed functions
 install_if_needed migrate
+install_if_needed client
+install_if_needed examples/console
 
 node_major="$(node_modules/.bin/node -p 'process.versions.node.split(".")[0]')"
 if [ "$node_major" != "22" ]; then

@@ -8,6 +8,7 @@
 import { startRedis } from "./lib/redis.mjs";
 import { build, FIRESTORE_OPS_PORT, functionUrl, PORTS, startStack } from "./lib/stack.mjs";
 import { DEMO_PASSWORD, DEMO_TENANT, seed } from "./lib/seed.mjs";
+import { startConsole } from "./lib/console.mjs";
 
 build();
 const redis = process.argv.includes("--redis") || process.env.START_REDIS === "1" ? await startRedis() : undefined;
@@ -16,10 +17,12 @@ const stack = await startStack(redis ? { params: { REDIS_URL: redis.url, RATE_LI
   throw error;
 });
 let stopping = false;
+let webConsole;
 const shutdown = async () => {
   if (stopping) return;
   stopping = true;
   console.log("\nstopping the local stack…");
+  await webConsole?.stop();
   await stack.stop();
   await redis?.stop();
   process.exit(0);
@@ -28,6 +31,7 @@ process.on("SIGINT", shutdown);
 process.on("SIGTERM", shutdown);
 
 const users = await seed(stack.env);
+webConsole = await startConsole(stack.env, { quiet: true });
 const signIn = `http://127.0.0.1:${PORTS.auth}/identitytoolkit.googleapis.com/v1/accounts:signInWithPassword?key=demo-key`;
 console.log(`
 Local stack ready.
@@ -44,6 +48,8 @@ Local stack ready.
 
 Demo tenant "${DEMO_TENANT}" with users (password ${DEMO_PASSWORD}):
 ${users.map((u) => `  ${u.email.padEnd(18)} ${u.roles.join(",")}`).join("\n")}
+
+Web console (examples/console): ${webConsole.url}
 
 Health:
   curl ${functionUrl("health")}

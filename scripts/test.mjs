@@ -16,6 +16,9 @@ import { build, describeStack, LOCAL_SECRETS, ROOT, startStack } from "./lib/sta
 const jestArgs = process.argv.slice(2);
 // `npm test -- migrate/<path>` runs only the migrator's own jest (migrate/ is a separate package).
 const migrateOnly = jestArgs.length > 0 && jestArgs.every((a) => a.startsWith("migrate/"));
+// `npm test -- client/` runs only the client package's tests (node:test, see client/package.json),
+// `npm test -- examples/console` only the console's browser tests; both may be given.
+const webOnly = jestArgs.length > 0 && jestArgs.every((a) => a.startsWith("client/") || a.startsWith("examples/console"));
 const results = [];
 const reportDir = join(ROOT, ".firebase/test-reports");
 rmSync(reportDir, { recursive: true, force: true });
@@ -41,6 +44,40 @@ function jest(label, cwd, args, env = process.env) {
     ok: result.status === 0,
   });
   return result.status === 0;
+}
+
+/** Builds client/ and runs its node:test files (`dist/test/unit`, `dist/test/integration`). */
+function clientTests(env) {
+  const cwd = join(ROOT, "client");
+  const built = spawnSync("npm", ["run", "--silent", "build"], { cwd, env, stdio: "inherit" });
+  if (built.status !== 0) return results.push({ label: "client", passed: 0, failed: 1, skipped: 0, ok: false });
+  nodeTests("client", cwd, ["dist/test/unit/*.test.js", "dist/test/integration/*.test.js"], env);
+}
+
+/** Runs node:test files in `cwd`, one at a time, and records the counts from their TAP report. */
+function nodeTests(label, cwd, paths, env) {
+  const tapFile = join(reportDir, `${label}.tap`);
+  const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", "--test-reporter=spec", "--test-reporter=tap", "--test-reporter-destination=stdout", `--test-reporter-destination=${tapFile}`, ...paths], { cwd, env, stdio: "inherit" });
+  const tap = existsSync(tapFile) ? readFileSync(tapFile, "utf8") : "";
+  const count = (name) => Number(tap.match(new RegExp(`^# ${name} (\\d+)$`, "m"))?.[1] ?? 0);
+  results.push({ label, passed: count("pass"), failed: count("fail") || (result.status === 0 ? 0 : 1), skipped: count("skipped") + count("todo"), ok: result.status === 0 });
+}
+
+/** Browser tests: the demo tenant seeded, the console served, Debian's Chromium (installed when missing). */
+async function consoleTests(env) {
+  const { ensureChromium } = await import("./lib/chromium.mjs");
+  const { startConsole } = await import("./lib/console.mjs");
+  const { DEMO_PASSWORD, seed } = await import("./lib/seed.mjs");
+  const executable = ensureChromium();
+  await seed(env);
+  const web = await startConsole(env, { quiet: true });
+  try {
+    const artifacts = join(ROOT, "examples/console/artifacts");
+    rmSync(artifacts, { recursive: true, force: true });
+    nodeTests("console", join(ROOT, "examples/console"), ["test/*.test.mjs"], { ...env, CONSOLE_URL: web.url, CHROMIUM_PATH: executable, ARTIFACTS_DIR: artifacts, DEMO_PASSWORD });
+  } finally {
+    await web.stop();
+  }
 }
 
 console.log(`test: Node ${process.version}`);
@@ -84,7 +121,10 @@ try {
     TEST_REDIS_SERVER: redis.bin,
   };
   const fnDir = join(ROOT, "functions");
-  if (migrateOnly) {
+  if (webOnly) {
+    if (jestArgs.some((a) => a.startsWith("client/"))) clientTests(env);
+    if (jestArgs.some((a) => a.startsWith("examples/console"))) await consoleTests(env);
+  } else if (migrateOnly) {
     jest("migrate", join(ROOT, "migrate"), jestArgs.map((a) => a.slice("migrate/".length)), env);
   } else if (jestArgs.length > 0) {
     jest("functions", fnDir, ["--silent", ...jestArgs], env);
@@ -96,6 +136,8 @@ try {
     jest("functions-rules", fnDir, ["--selectProjects", "rules"], env);
     // The migrator's unit tests and its CLI tests against the stack's Firestore emulator.
     jest("migrate", join(ROOT, "migrate"), [], env);
+    clientTests(env);
+    await consoleTests(env);
     // Last: these kill or cut dependencies on purpose (test/failure).
     jest("functions-failure", fnDir, ["--selectProjects", "failure"], env);
   }

@@ -462,6 +462,7 @@ async function runTransactional<R>(run: TransactionalRun<R>): Promise<R> {
       const { decision } = error;
       if (decision.kind === "replay") {
         metrics.inc(REQUESTS, { fn, outcome: "replay" });
+        markReplayed();
         return replay<R>(error.record as IdempotencyRecord);
       }
       metrics.inc(REQUESTS, { fn, outcome: decision.kind === "mismatch" ? "mismatch" : "in_flight" });

@@ -175,7 +175,7 @@ async function withAttempt<T>(
   check: (
     state: MfaState,
     at: number,
-  ) => Promise<{ ok: true; update: DocumentData | "delete"; value: T } | { ok: false; reason: string } | AppError>,
+  ) => Promise<{ ok: true; update: DocumentData | "delete"; value: T } | { ok: false; reason: CodeFailure } | AppError>,
 ): Promise<T> {
   const { db, now, lockout } = resolve(deps);
   const ref = db.doc(mfaPath(uid));
@@ -225,7 +225,10 @@ function lockedOut(retryAfterSeconds: number): AppError {
   );
 }
 
-function totpFailure(check: TotpCheck & { ok: false }): { ok: false; reason: string } {
+/** Why a second-factor code was refused. */
+type CodeFailure = "mfa-code-invalid" | "mfa-code-reused";
+
+function totpFailure(check: TotpCheck & { ok: false }): { ok: false; reason: CodeFailure } {
   return { ok: false, reason: check.reason === "replayed" ? "mfa-code-reused" : "mfa-code-invalid" };
 }
 
@@ -278,7 +281,7 @@ async function checkFactor(
   at: number,
   deps: MfaDeps,
 ): Promise<
-  { ok: true; update: DocumentData; method: "totp" | "recovery-code" } | { ok: false; reason: string } | AppError
+  { ok: true; update: DocumentData; method: "totp" | "recovery-code" } | { ok: false; reason: CodeFailure } | AppError
 > {
   if (state.status !== "enabled" || !state.secret) {
     return failedPrecondition("Two-factor authentication is not set up.", "mfa-not-enrolled");

@@ -1,0 +1,176 @@
+/**
+ * The console in a real browser (Debian's Chromium driven by playwright-core) against the local
+ * stack with the demo tenant seeded. Run through `npm test -- examples/console`, which serves the
+ * console and sets CONSOLE_URL, CHROMIUM_PATH and ARTIFACTS_DIR. Each test leaves a screenshot in
+ * ARTIFACTS_DIR. The tests run in order: MFA enrolment, which changes how the owner signs in, last.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { authenticator } from "otplib";
+import { chromium } from "playwright-core";
+
+const { CONSOLE_URL, CHROMIUM_PATH, ARTIFACTS_DIR, DEMO_PASSWORD } = process.env;
+const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"];
+const TIMEOUT = 60_000;
+
+let browser;
+let context;
+mkdirSync(ARTIFACTS_DIR, { recursive: true });
+
+before(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  context = await browser.newContext({ viewport: { width: 1400, height: 1000 } });
+  context.setDefaultTimeout(TIMEOUT);
+});
+after(async () => {
+  await browser?.close();
+});
+
+const shot = (page, name) => page.screenshot({ path: join(ARTIFACTS_DIR, `${name}.png`), fullPage: true });
+
+async function signIn(page, code) {
+  await page.goto(CONSOLE_URL);
+  const form = page.getByTestId("sign-in-form");
+  await form.locator('input[name="email"]').fill("owner@demo.test");
+  await form.locator('input[name="password"]').fill(DEMO_PASSWORD);
+  if (code) await form.locator('input[name="code"]').fill(code);
+  await form.locator('button[type="submit"]').click();
+  await page.getByTestId("who").getByText("owner@demo.test").waitFor();
+}
+
+let page;
+
+test("signs in as the demo owner and shows the tenant's panels", async () => {
+  page = await context.newPage();
+  await signIn(page);
+  assert.match(await page.getByTestId("who").textContent(), /tenant demo/);
+  await page.getByTestId("members").getByText("admin@demo.test").waitFor();
+  await page.getByTestId("sessions").locator("td", { hasText: "(this one)" }).waitFor();
+  await shot(page, "01-signed-in");
+});
+
+test("bad input shows the server's field errors next to the fields; a good invitation is listed", async () => {
+  const invite = page.getByTestId("invite-form");
+  await invite.locator('input[name="email"]').fill("not an address");
+  await invite.locator('button[type="submit"]').click();
+  const emailError = invite.locator('.field-error[data-field="email"]');
+  await emailError.filter({ hasText: /./ }).waitFor();
+  assert.ok((await emailError.textContent()).length > 0);
+  await shot(page, "02-field-errors");
+
+  const email = `invitee-${Date.now()}@example.test`;
+  await invite.locator('input[name="email"]').fill(email);
+  await invite.locator('button[type="submit"]').click();
+  await page.getByTestId("members").locator("td", { hasText: email }).waitFor();
+  assert.equal(await emailError.textContent(), "");
+  await shot(page, "03-invited");
+});
+
+test("creates a webhook endpoint and sees a test delivery arrive", async () => {
+  const received = [];
+  const receiver = createServer((req, res) => {
+    let body = "";
+    req.on("data", (c) => (body += c));
+    req.on("end", () => {
+      received.push({ headers: req.headers, body });
+      res.writeHead(200).end("ok");
+    });
+  });
+  await new Promise((resolve) => receiver.listen(0, "127.0.0.1", resolve));
+  try {
+    const url = `http://127.0.0.1:${receiver.address().port}/hook`;
+    const form = page.getByTestId("endpoint-form");
+    await form.locator('input[name="url"]').fill(url);
+    await form.locator('button[type="submit"]').click();
+    const row = page.getByTestId("webhooks").locator("tr", { hasText: url });
+    await row.waitFor();
+    await row.getByRole("button", { name: "Send test" }).click();
+    await page.getByTestId("deliveries").locator("tr").nth(1).waitFor();
+    // The delivery runs through the task queue emulator: wait for the receiver, then the console.
+    for (let i = 0; i < 120 && received.length === 0; i++) await new Promise((r) => setTimeout(r, 500));
+    assert.equal(received.length, 1);
+    assert.ok(
+      received[0].headers["webhook-signature"] ??
+        received[0].headers["x-webhook-signature"] ??
+        Object.keys(received[0].headers).some((h) => h.includes("signature")),
+    );
+    for (let i = 0; i < 60; i++) {
+      await row.getByRole("button", { name: "Deliveries" }).click();
+      if (await page.getByTestId("deliveries").locator("td", { hasText: "delivered" }).count()) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await page.getByTestId("deliveries").locator("td", { hasText: "delivered" }).first().waitFor();
+    await shot(page, "04-webhook-delivered");
+  } finally {
+    receiver.close();
+  }
+});
+
+test("two tabs rotating at once end with one session, not a reuse lock-out", async () => {
+  // A second tab of the same browser profile: it shares IndexedDB (the token) and Web Locks.
+  const second = await context.newPage();
+  await second.goto(CONSOLE_URL);
+  await second.getByTestId("who").getByText("owner@demo.test").waitFor();
+  await Promise.all([page.getByTestId("rotate").click(), second.getByTestId("rotate").click()]);
+  await page
+    .getByTestId("rotated")
+    .filter({ hasText: /Rotated/ })
+    .waitFor();
+  await second
+    .getByTestId("rotated")
+    .filter({ hasText: /Rotated/ })
+    .waitFor();
+  const first = await page.getByTestId("rotated").textContent();
+  const other = await second.getByTestId("rotated").textContent();
+  assert.equal(first, other, "both tabs hold the same newest token");
+  // Both tabs still act: no reuse was detected, nothing signed out.
+  await page.reload();
+  await page.getByTestId("who").getByText("owner@demo.test").waitFor();
+  await second.getByTestId("rotate").click();
+  await second
+    .getByTestId("rotated")
+    .filter({ hasNotText: other.slice(-6) })
+    .waitFor();
+  assert.doesNotMatch(await second.getByTestId("who").textContent(), /Signed out/);
+  await shot(second, "05-two-tabs");
+  await second.close();
+});
+
+test("starts a job that runs on the local stack and watches its progress to the end", async () => {
+  const form = page.getByTestId("job-form");
+  await form.locator('input[name="type"]').fill("example.steps");
+  await form.locator('input[name="input"]').fill('{"steps": 5, "stepMs": 400}');
+  await form.locator('button[type="submit"]').click();
+  const progress = page.getByTestId("job-progress");
+  const seen = new Set();
+  // Every state the listener shows, until the job is done: progress moves while it runs.
+  for (let i = 0; i < 240; i++) {
+    const text = (await progress.textContent().catch(() => "")) ?? "";
+    if (text) seen.add(text.trim());
+    if (text.startsWith("succeeded") || text.startsWith("failed")) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.match(await progress.textContent(), /^succeeded 5\/5/);
+  assert.ok(
+    [...seen].some((t) => /^running [1-4]\/5/.test(t)),
+    `saw ${[...seen].join(" | ")}`,
+  );
+  await shot(page, "06-job-done");
+});
+
+test("enrols MFA: shows the QR code and confirms with a TOTP the test computes", async () => {
+  const mfa = page.getByTestId("mfa");
+  await mfa.getByTestId("mfa-enrol").click();
+  await mfa.getByTestId("mfa-qr").locator("svg").waitFor();
+  const secret = (await mfa.getByTestId("mfa-secret").textContent()).trim();
+  await shot(page, "07-mfa-qr");
+  const form = mfa.getByTestId("mfa-confirm-form");
+  await form.locator('input[name="code"]').fill(authenticator.generate(secret));
+  await form.locator('button[type="submit"]').click();
+  await mfa.getByTestId("recovery-codes").waitFor();
+  assert.equal((await mfa.getByTestId("recovery-codes").textContent()).trim().split("\n").length, 10);
+  await shot(page, "08-mfa-enrolled");
+});
