@@ -1,18 +1,23 @@
 /**
  * A functions worker dies in the middle of an idempotent call. The worker is a separate Node
- * process running the built createPayment function against the same emulators; it claims the
- * idempotency key, enters the payment transaction, and is SIGKILLed there (its transaction is
- * made to hang, so the kill lands after the claim and before the commit every time). The
- * client's retry must be told the call is in flight, then take the lease over once it expires,
- * and the payment must exist exactly once.
+ * process running a built function against the same emulators; its Firestore transactions are
+ * made to hang, so the SIGKILL lands inside the handler's transaction, before any commit, every
+ * time. The effect must still happen exactly once:
+ *
+ * - lease mode (getUploadUrl): the worker's claim is a RUNNING record; the client's retry is told
+ *   the call is in flight, then takes the lease over once it expires and runs the handler once;
+ * - transactional mode (createPayment): the claim rides in the handler's commit, so the killed
+ *   worker leaves nothing behind and the retry simply runs.
  */
 import { spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { join } from "node:path";
 import { HttpsError } from "firebase-functions/v2/https";
 import { createPayment } from "../../src/payments";
+import { getUploadUrl } from "../../src/storage";
 import { tenantDbFor } from "../../src/webhooks/store";
 import { callAs, createTestUser, decode, seedTenant, type TestUser } from "../support/firebase";
+import { useThrowawaySigner } from "../support/storage";
 import { eventually, sleep } from "./support";
 
 jest.setTimeout(3 * 60_000);
@@ -28,9 +33,8 @@ Firestore.prototype.runTransaction = function () {
   return new Promise(() => {});
 };
 require("./lib/platform/config").applyParamDefaults();
-const { createPayment } = require("./lib/payments");
 const call = JSON.parse(process.env.WORKER_CALL);
-createPayment.run({
+require(call.module)[call.fn].run({
   data: call.data,
   auth: { uid: call.token.uid, token: call.token, rawToken: call.idToken },
   rawRequest: { headers: { authorization: "Bearer " + call.idToken }, method: "POST" },
@@ -42,19 +46,20 @@ let owner: TestUser;
 let tenantId: string;
 
 beforeAll(async () => {
+  useThrowawaySigner();
   owner = await createTestUser();
   tenantId = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
 }, 60_000);
 
-it("takes over the lease of a killed worker and creates the payment once", async () => {
-  const data = { amount: 4200, currency: "eur", idempotencyKey: randomUUID() };
+/** Runs `fn` of `module` in a worker with `data` until it is inside its transaction, then kills it. */
+async function killMidCall(module: string, fn: string, data: Record<string, unknown>, inspect: () => Promise<void>) {
   const worker = spawn(process.execPath, ["-e", WORKER], {
     cwd: FUNCTIONS_DIR,
     stdio: ["ignore", "pipe", "inherit"],
     env: {
       ...process.env,
       IDEMPOTENCY_LOCK_SECONDS: String(LEASE_SECONDS),
-      WORKER_CALL: JSON.stringify({ data, idToken: owner.idToken, token: await decode(owner.idToken) }),
+      WORKER_CALL: JSON.stringify({ module, fn, data, idToken: owner.idToken, token: await decode(owner.idToken) }),
     },
   });
   const exited = new Promise((r) => worker.once("exit", r));
@@ -67,20 +72,29 @@ it("takes over the lease of a killed worker and creates the payment once", async
         resolve();
       });
     });
-    // Mid-call: the key is claimed by the worker and no effect has committed.
-    const records = await tenantDbFor(tenantId).collection("idempotency").get();
-    expect(records.docs.map((d) => [d.get("state"), d.get("effectCommitted")])).toEqual([["RUNNING", undefined]]);
+    await inspect();
   } finally {
     worker.kill("SIGKILL");
     await exited;
   }
+}
+
+const idempotencyRecords = async () => (await tenantDbFor(tenantId).collection("idempotency").get()).docs;
+
+it("lease mode: takes over the lease of a killed worker and creates the file record once", async () => {
+  const data = { contentType: "application/pdf", size: 1000, name: "report.pdf", idempotencyKey: randomUUID() };
+  await killMidCall("./lib/storage", "getUploadUrl", data, async () => {
+    // Mid-call: the key is claimed by the worker and no effect has committed.
+    const records = await idempotencyRecords();
+    expect(records.map((d) => [d.get("state"), d.get("effectCommitted")])).toEqual([["RUNNING", undefined]]);
+  });
 
   // The client retries at once: in flight, come back later.
   let inFlight = 0;
-  let result: { payment: { id: string } } | undefined;
+  let result: { fileId: string } | undefined;
   for (let attempt = 0; !result && attempt < 30; attempt++) {
     try {
-      result = await callAs<{ payment: { id: string } }>(createPayment, owner, data);
+      result = await callAs<{ fileId: string }>(getUploadUrl, owner, data);
     } catch (error) {
       expect(error).toBeInstanceOf(HttpsError);
       expect((error as HttpsError).code).toBe("aborted");
@@ -92,13 +106,28 @@ it("takes over the lease of a killed worker and creates the payment once", async
   expect(inFlight).toBeGreaterThan(0);
   expect(result).toBeDefined();
 
-  const payments = await tenantDbFor(tenantId).collection("payments").get();
-  expect(payments.docs.map((d) => d.id)).toEqual([result!.payment.id]);
+  const files = await tenantDbFor(tenantId).collection("files").get();
+  expect(files.docs.map((d) => d.id)).toEqual([result!.fileId]);
   const record = await eventually("the completed record", async () => {
-    const docs = (await tenantDbFor(tenantId).collection("idempotency").get()).docs;
+    const docs = await idempotencyRecords();
     return docs[0]?.get("state") === "COMPLETED" ? docs[0] : undefined;
   });
   expect(record.get("takeovers")).toBe(1);
-  // A further retry replays the same payment.
-  expect((await callAs<{ payment: { id: string } }>(createPayment, owner, data)).payment.id).toBe(result!.payment.id);
+  // A further retry replays the same file.
+  expect((await callAs<{ fileId: string }>(getUploadUrl, owner, data)).fileId).toBe(result!.fileId);
+});
+
+it("transactional mode: a worker killed inside its commit leaves nothing, and the retry creates the payment once", async () => {
+  const data = { amount: 4200, currency: "eur", description: randomUUID(), idempotencyKey: randomUUID() };
+  const before = (await idempotencyRecords()).length;
+  await killMidCall("./lib/payments", "createPayment", data, async () => undefined);
+  expect((await idempotencyRecords()).length).toBe(before);
+  const payments = () =>
+    tenantDbFor(tenantId).collection("payments").where("description", "==", data.description).get();
+  expect((await payments()).size).toBe(0);
+
+  const first = await callAs<{ payment: { id: string } }>(createPayment, owner, data);
+  const again = await callAs<{ payment: { id: string } }>(createPayment, owner, data);
+  expect(again.payment.id).toBe(first.payment.id);
+  expect((await payments()).docs.map((d) => d.id)).toEqual([first.payment.id]);
 });
