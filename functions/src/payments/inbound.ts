@@ -258,7 +258,14 @@ async function apply(task: PaymentTask, attempt: number, deps: ProcessDeps): Pro
       if (decision.kind === "apply") {
         outcome = decision.moved ? "applied" : "stale";
         if (decision.moved) {
-          stagePaymentEvent(tx, db, event, (snap.data() as PaymentState).status, decision.status, decision.amountRefunded);
+          stagePaymentEvent(
+            tx,
+            db,
+            event,
+            (snap.data() as PaymentState).status,
+            decision.status,
+            decision.amountRefunded,
+          );
         }
         tx.update(paymentRef, {
           status: decision.status,
