@@ -8,6 +8,7 @@
  * operation counts see scrapes.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { aptInstall } from "./apt.mjs";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -23,16 +24,7 @@ const has = (bin) => spawnSync("sh", ["-c", `command -v ${bin}`], { stdio: "igno
 /** Installs Debian's `prometheus` package unless promtool and prometheus are on the PATH (CI is root). */
 export function ensurePrometheus({ log = console.log } = {}) {
   if (has("promtool") && has("prometheus")) return;
-  log("prometheus: installing Debian's prometheus package (promtool, prometheus)");
-  const install = () =>
-    spawnSync("apt-get", ["install", "-y", "--no-install-recommends", "prometheus"], {
-      stdio: ["ignore", "ignore", "inherit"],
-      env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" },
-    }).status === 0;
-  // A fresh machine's package list may be missing or stale.
-  if (!install() && !(spawnSync("apt-get", ["update"], { stdio: "ignore" }).status === 0 && install())) {
-    throw new Error("could not install Debian's prometheus package (apt-get install -y prometheus)");
-  }
+  aptInstall(["prometheus"], { log: (line) => log(`prometheus: ${line}`), recommends: false });
 }
 
 /**

@@ -4,6 +4,7 @@
  * on 6379 + STACK_PORT_OFFSET with no persistence, and stopped by `stop()`.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { aptInstall } from "./apt.mjs";
 import { createConnection } from "node:net";
 
 const HOST = "127.0.0.1";
@@ -14,16 +15,7 @@ export function redisServerBin({ log = console.log } = {}) {
   const which = () => spawnSync("sh", ["-c", "command -v redis-server"], { encoding: "utf8" }).stdout.trim();
   let bin = which();
   if (bin) return bin;
-  log("redis: redis-server is missing; installing Debian's package with apt-get");
-  // CI runs as root; elsewhere sudo must not prompt.
-  const [cmd, ...prefix] = process.getuid?.() === 0 ? ["apt-get"] : ["sudo", "-n", "apt-get"];
-  const apt = (args) =>
-    spawnSync(cmd, [...prefix, ...args], { stdio: "inherit", env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" } });
-  // A fresh machine has no package lists yet: update once, only when the install needs it.
-  if (apt(["install", "-y", "redis-server"]).status !== 0) {
-    apt(["update"]);
-    apt(["install", "-y", "redis-server"]);
-  }
+  aptInstall(["redis-server"], { log: (line) => log(`redis: ${line}`) });
   bin = which();
   if (!bin) throw new Error("redis: could not install redis-server with apt-get");
   return bin;

@@ -5,7 +5,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createServer, createConnection } from "node:net";
 
-async function freePort(): Promise<number> {
+/** A port nothing listens on right now. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once("error", reject);
@@ -16,7 +17,8 @@ async function freePort(): Promise<number> {
   });
 }
 
-const answers = (port: number): Promise<boolean> =>
+/** True when something accepts connections on `port`. */
+export const answers = (port: number): Promise<boolean> =>
   new Promise((resolve) => {
     const socket = createConnection({ host: "127.0.0.1", port });
     socket.once("connect", () => (socket.destroy(), resolve(true)));
