@@ -145,6 +145,12 @@ try {
   await stop();
 }
 
+// The proxy logs only faults it survived; they explain odd operation counts, so they are shown.
+const proxyLog = join(ROOT, ".firebase/logs/firestore-ops-proxy.log");
+if (existsSync(proxyLog) && readFileSync(proxyLog, "utf8").trim()) {
+  console.log(`test: the Firestore operation proxy logged:\n${readFileSync(proxyLog, "utf8").trim().split("\n").slice(-40).join("\n")}`);
+}
+
 const total = results.reduce((acc, r) => ({ passed: acc.passed + r.passed, failed: acc.failed + r.failed, skipped: acc.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
 for (const line of describeStack(stack.java)) console.log(`test: ran on ${line}`);
 for (const r of results) console.log(`test: ${r.label}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);

@@ -241,12 +241,23 @@ export function startProxy({ port, host = "127.0.0.1", upstream }) {
       finished = true;
       if (spec?.done && requests[0]) spec.done(requests[0], responses, status, bill);
     };
-    const fail = (message) => {
-      // The emulator went away: answer as Firestore does when unreachable, retryable UNAVAILABLE.
-      if (!stream.headersSent && !stream.destroyed) {
-        stream.respond({ ":status": 200, "content-type": "application/grpc", "grpc-status": "14", "grpc-message": encodeURIComponent(message) }, { endStream: true });
-      } else if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    // Ends the client's stream once, with the upstream trailers or an error status of our own.
+    let ended = false;
+    const endWith = (trailers) => {
+      if (ended || stream.destroyed || stream.closed) return;
+      ended = true;
+      if (!stream.headersSent) {
+        stream.respond({ ":status": 200, "content-type": "application/grpc", ...trailers }, { endStream: true });
+        return;
+      }
+      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+      stream.end();
     };
+    // The emulator went away: answer as Firestore does when unreachable, retryable UNAVAILABLE.
+    const fail = (message) => endWith({ "grpc-status": "14", "grpc-message": encodeURIComponent(message) });
+    // A client that resets its stream (any code but CANCEL) makes it emit 'error'; unheard, that
+    // would end the proxy and with it every later suite's Firestore.
+    stream.on("error", () => {});
 
     let up;
     try {
@@ -257,38 +268,39 @@ export function startProxy({ port, host = "127.0.0.1", upstream }) {
     }
     stream.on("data", (chunk) => {
       readRequest(chunk);
-      up.write(chunk);
+      if (!up.destroyed) up.write(chunk);
     });
     stream.on("end", () => up.end());
     stream.on("close", () => {
       if (!up.closed) up.close(http2.constants.NGHTTP2_CANCEL);
     });
     up.on("response", (resHeaders, flags) => {
-      const ended = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
       const out = forwardHeaders(resHeaders);
       out[":status"] = resHeaders[":status"];
-      if (ended) {
+      if ((flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0) {
         // Trailers-only answer (an error status).
         finish(Number(resHeaders["grpc-status"] ?? 0));
-        if (!stream.destroyed) stream.respond(out, { endStream: true });
+        ended = true;
+        if (!stream.destroyed && !stream.closed) stream.respond(out, { endStream: true });
         return;
       }
-      if (!stream.destroyed) stream.respond(out, { waitForTrailers: true });
+      if (!stream.destroyed && !stream.closed) stream.respond(out, { waitForTrailers: true });
     });
     let trailers = {};
     up.on("trailers", (t) => (trailers = t));
     up.on("data", (chunk) => {
       readResponse(chunk);
-      if (!stream.destroyed) stream.write(chunk);
+      if (!stream.destroyed && !stream.closed) stream.write(chunk);
     });
     up.on("end", () => {
-      if (finished || !stream.headersSent) return;
+      if (finished) return;
+      if (!stream.headersSent) return fail("Firestore emulator ended the call without an answer");
       finish(Number(trailers["grpc-status"] ?? 0));
-      stream.once("wantTrailers", () => stream.sendTrailers(forwardHeaders(trailers)));
-      if (!stream.destroyed) stream.end();
+      endWith(forwardHeaders(trailers));
     });
     up.on("error", (error) => fail(`Firestore emulator: ${error.message}`));
   });
+  h2.on("sessionError", () => {});
 
   const h1 = http.createServer((req, res) => {
     const m = /^\/emulator\/v1\/projects\/([^/]+)\/operations\/?$/.exec(req.url ?? "");
@@ -303,6 +315,7 @@ export function startProxy({ port, host = "127.0.0.1", upstream }) {
       upRes.pipe(res);
     });
     forward.on("error", (error) => {
+      if (res.headersSent) return res.destroy();
       res.writeHead(502, { "content-type": "text/plain" });
       res.end(`Firestore emulator unreachable: ${error.message}`);
     });
@@ -339,6 +352,8 @@ export function startProxy({ port, host = "127.0.0.1", upstream }) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  // A fault in one call must not end the proxy (every later suite's Firestore); it is logged.
+  process.on("uncaughtException", (error) => console.error(`firestore-ops-proxy: ${error.stack ?? error}`));
   const { values } = parseArgs({ options: { port: { type: "string" }, host: { type: "string" }, upstream: { type: "string" } } });
   await startProxy({ port: Number(values.port), host: values.host ?? "127.0.0.1", upstream: values.upstream });
 }

@@ -5,7 +5,7 @@
  * Auth, Functions and Cloud Tasks emulators.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -190,7 +190,12 @@ export async function startStack({ log = console.log, quiet = false, functions =
   }
   const { java, firestoreJar, pubsubJar } = officialEmulators();
   for (const line of describeStack(java)) log(line);
-  const stdio = quiet ? "ignore" : ["ignore", "inherit", "inherit"];
+  // Quiet stacks log to files, not pipes: a parent busy in spawnSync (the test runner) reads no
+  // pipe, and a child whose pipe fills stops mid-write.
+  const logDir = join(ROOT, ".firebase/logs");
+  mkdirSync(logDir, { recursive: true });
+  const logFile = (name) => join(logDir, `${name}.log`);
+  const output = (name) => (quiet ? ["ignore", openSync(logFile(name), "w"), openSync(logFile(name), "a")] : ["ignore", "inherit", "inherit"]);
   const children = [];
   const firestoreHost = `${HOST}:${PORTS.firestore}`;
   const opsHost = `${HOST}:${FIRESTORE_OPS_PORT}`;
@@ -208,10 +213,10 @@ export async function startStack({ log = console.log, quiet = false, functions =
           `--rules=${join(ROOT, "firestore.rules")}`,
           `--functions_emulator=${HOST}:${PORTS.functions}`,
         ],
-        { stdio: "ignore" },
+        { stdio: quiet ? output("firestore-emulator") : "ignore" },
       ),
-      startChild("java", ["-jar", pubsubJar, `--host=${HOST}`, `--port=${PORTS.pubsub}`], { stdio: "ignore" }),
-      startChild(process.execPath, [join(ROOT, "scripts/lib/firestore-ops-proxy.mjs"), "--port", String(FIRESTORE_OPS_PORT), "--upstream", firestoreHost], { stdio }),
+      startChild("java", ["-jar", pubsubJar, `--host=${HOST}`, `--port=${PORTS.pubsub}`], { stdio: quiet ? output("pubsub-emulator") : "ignore" }),
+      startChild(process.execPath, [join(ROOT, "scripts/lib/firestore-ops-proxy.mjs"), "--port", String(FIRESTORE_OPS_PORT), "--upstream", firestoreHost], { stdio: output("firestore-ops-proxy") }),
     );
     await Promise.all([
       waitFor(() => portOpen(PORTS.firestore), "the Firestore emulator", 60_000),
@@ -240,7 +245,7 @@ export async function startStack({ log = console.log, quiet = false, functions =
   const configPath = writeLocalConfig(withUi, test, params);
   const firebaseBin = join(ROOT, "node_modules/firebase-tools/lib/bin/firebase.js");
   const firebaseProc = spawn(process.execPath, [firebaseBin, "emulators:start", "--only", only.join(","), "--project", PROJECT_ID, "--config", configPath], {
-    stdio: ["ignore", "pipe", "inherit"],
+    stdio: quiet ? output("firebase-emulators") : ["ignore", "pipe", "inherit"],
     detached: true,
     env: { ...process.env, FIRESTORE_EMULATOR_HOST: opsHost, PUBSUB_EMULATOR_HOST: env.PUBSUB_EMULATOR_HOST, GCLOUD_PROJECT: PROJECT_ID },
     cwd: ROOT,
@@ -248,21 +253,39 @@ export async function startStack({ log = console.log, quiet = false, functions =
   children.push(firebaseProc);
   let ready = false;
   const readyPromise = new Promise((resolveReady, reject) => {
-    let buffer = "";
-    firebaseProc.stdout.on("data", (chunk) => {
-      const text = chunk.toString();
-      if (!quiet) process.stdout.write(text);
-      buffer = (buffer + text).slice(-4000);
-      if (!ready && buffer.includes("All emulators ready")) {
+    const isReady = (text) => {
+      if (!ready && text.includes("All emulators ready")) {
         ready = true;
         resolveReady();
       }
-    });
+      return ready;
+    };
+    if (quiet) {
+      waitFor(() => isReady(readFileSync(logFile("firebase-emulators"), "utf8")), "firebase emulators", 120_000).catch(() => {});
+    } else {
+      let buffer = "";
+      firebaseProc.stdout.on("data", (chunk) => {
+        const text = chunk.toString();
+        process.stdout.write(text);
+        buffer = (buffer + text).slice(-4000);
+        isReady(buffer);
+      });
+    }
     firebaseProc.once("exit", (code) => {
       if (!ready) reject(new Error(`firebase emulators exited with ${code} before becoming ready`));
     });
   });
-  const stop = () => stopChildren(children);
+  let stopping = false;
+  const names = ["the Firestore emulator", "the Pub/Sub emulator", "the Firestore operation proxy", "the firebase-tools emulators"];
+  children.forEach((child, i) =>
+    child.once("exit", (code, signal) => {
+      if (!stopping && ready) log(`${names[i]} exited unexpectedly (${signal ?? `code ${code}`})${quiet ? `; its log is in ${logDir}` : ""}`);
+    }),
+  );
+  const stop = () => {
+    stopping = true;
+    return stopChildren(children);
+  };
   try {
     await Promise.race([readyPromise, new Promise((_, reject) => setTimeout(() => reject(new Error("emulators did not start within 120 s")), 120_000))]);
   } catch (error) {

@@ -4,6 +4,7 @@
  * claim in the other suites proves nothing.
  */
 import { randomUUID } from "node:crypto";
+import http2 from "node:http2";
 import { rootFirestore } from "../../src/platform/admin";
 import { countOps } from "../support/firebase";
 
@@ -86,4 +87,23 @@ describe("the Firestore operation log", () => {
     expect(ops.reads).toBeGreaterThanOrEqual(5);
     // The official emulator resolves contention with lock waits and aborts: seconds, not ms.
   }, 60_000);
+
+  it("outlives a client that resets its call with an error code, and serves the next call", async () => {
+    const session = http2.connect(`http://${process.env.FIRESTORE_EMULATOR_HOST}`);
+    session.on("error", () => undefined);
+    const call = session.request({
+      ":method": "POST",
+      ":path": "/google.firestore.v1.Firestore/Listen",
+      "content-type": "application/grpc",
+    });
+    call.on("error", () => undefined);
+    // Reset as soon as the call is open, while the proxy still holds it.
+    await new Promise((resolve) => call.once("ready", resolve));
+    call.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    await new Promise((resolve) => call.once("close", resolve));
+    session.close();
+    const path = `${base()}/after-reset`;
+    await db().doc(path).set({ n: 1 });
+    expect((await db().doc(path).get()).get("n")).toBe(1);
+  });
 });
