@@ -14,7 +14,13 @@ const base = {
 // Suites against the emulators: the official Firestore emulator resolves contention with lock
 // waits, and the functions emulator starts a worker per new concurrent request, so first calls
 // take seconds. A generous per-test bound keeps them about behaviour, not speed.
-const emulated = { ...base, testTimeout: 30_000 };
+// Each file's Firestore work is drained before Jest tears it down (test/support/environment.ts).
+const emulated = {
+  ...base,
+  testTimeout: 30_000,
+  testEnvironment: "<rootDir>/test/support/environment.ts",
+  setupFilesAfterEnv: ["<rootDir>/test/support/drain.ts"],
+};
 
 module.exports = {
   collectCoverageFrom: ["src/**/*.ts", "!src/index.ts"],

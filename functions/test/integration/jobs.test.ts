@@ -293,7 +293,8 @@ describe("secrets.reencrypt", () => {
   it("leaves nothing under the old key after a rotation; with the old key removed everything still decrypts", async () => {
     const original = process.env.DATA_ENCRYPTION_KEY as string;
     const oldRing = parseKeyring(original); // key id "1"
-    const newKey = randomBytes(32).toString("base64");
+    // Fixed, so a re-run against the same emulator can still read what an earlier run re-encrypted.
+    const newKey = Buffer.alloc(32, 9).toString("base64");
     const endpointId = `ep-${randomBytes(4).toString("hex")}`;
     const endpointPath = `tenants/${tid}/webhookEndpoints/${endpointId}`;
     const whsec = `whsec_${randomBytes(32).toString("base64")}`;

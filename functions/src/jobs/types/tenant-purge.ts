@@ -47,14 +47,19 @@ export const tenantPurge = defineJob({
     const collections = await target.tenantDoc().listCollections();
     const total = collections.length + 2;
     let documents = 0;
-    for (const [i, collection] of collections.entries()) {
-      signal.throwIfAborted();
-      const writer = firestore.bulkWriter();
-      writer.onWriteResult(() => {
-        documents += 1;
-      });
-      await firestore.recursiveDelete(collection, writer);
-      await progress({ done: i + 1, total, message: `deleted ${documents} documents` });
+    // One writer for the whole purge, closed however it ends: an open BulkWriter is never freed.
+    const writer = firestore.bulkWriter();
+    writer.onWriteResult(() => {
+      documents += 1;
+    });
+    try {
+      for (const [i, collection] of collections.entries()) {
+        signal.throwIfAborted();
+        await firestore.recursiveDelete(collection, writer);
+        await progress({ done: i + 1, total, message: `deleted ${documents} documents` });
+      }
+    } finally {
+      await writer.close();
     }
     signal.throwIfAborted();
     const objects = await jobObjectStore().deletePrefix(`tenants/${input.tenantId}/`);
