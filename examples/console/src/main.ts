@@ -9,14 +9,19 @@ import {
   createRole,
   createSessionManager,
   createWebhookEndpoint,
+  deleteFile,
   enqueueJob,
   enrollMfa,
   fieldErrors,
+  getDownloadUrl,
   getMfaStatus,
+  getUploadUrl,
+  idempotent,
   indexedDbStorage,
   inviteMember,
   isAppError,
   listDeadLetters,
+  listFiles,
   listInvitations,
   listJobs,
   listMembers,
@@ -31,6 +36,7 @@ import {
   revokeSession,
   sendTestWebhook,
   switchTenant,
+  updateFile,
   whoami,
   type SessionManager,
 } from "@saas-core/client";
@@ -142,22 +148,26 @@ function form(
   f.append(el("button", { type: "submit" }, submitLabel));
   f.addEventListener("submit", (event) => {
     event.preventDefault();
-    for (const e of f.querySelectorAll(".field-error")) e.textContent = "";
     const values = Object.fromEntries(new FormData(f).entries()) as Record<string, string>;
     void run(f, async () => {
-      try {
-        await submit(values);
-      } catch (error) {
-        const fields = fieldErrors(error);
-        for (const [path, messages] of Object.entries(fields)) {
-          const slot = f.querySelector(`.field-error[data-field="${CSS.escape(path.split(".")[0])}"]`);
-          if (slot) slot.textContent = messages.join("; ");
-        }
-        throw error;
-      }
+      await withFieldErrors(f, () => submit(values));
     });
   });
   return f;
+}
+
+/** Runs `action`; an `invalid-argument` answer puts each field error in the form's slot for it. */
+async function withFieldErrors<T>(f: HTMLFormElement, action: () => Promise<T>): Promise<T> {
+  for (const e of f.querySelectorAll(".field-error")) e.textContent = "";
+  try {
+    return await action();
+  } catch (error) {
+    for (const [path, messages] of Object.entries(fieldErrors(error))) {
+      const slot = f.querySelector(`.field-error[data-field="${CSS.escape(path.split(".")[0])}"]`);
+      if (slot) slot.textContent = messages.join("; ");
+    }
+    throw error;
+  }
 }
 
 const list = (value: string) =>
@@ -216,6 +226,7 @@ async function renderConsole(): Promise<void> {
     renderWebhooks(),
     renderDeadLetters(),
     renderJobs(me.tenantId),
+    renderFiles(),
   ]);
 }
 
@@ -569,5 +580,81 @@ async function renderJobs(tenantId: string | null): Promise<void> {
     live,
     body,
   );
+  await run(s, refresh);
+}
+
+async function renderFiles(): Promise<void> {
+  const s = section("files", "Files");
+  const body = el("div");
+  const refresh = async () => {
+    const { items } = await listFiles(session);
+    body.replaceChildren(
+      table(
+        ["name", "type", "bytes", "status", "tags", ""],
+        items.map((f) => [
+          f.name,
+          f.contentType,
+          String(f.size),
+          f.status + (f.failure ? ` (${f.failure.reason})` : ""),
+          f.tags.join(", "),
+          el(
+            "span",
+            {},
+            // Only a ready file has an object to download.
+            f.status === "ready"
+              ? button("Download", async () => {
+                  const { url } = await getDownloadUrl(session, { fileId: f.fileId });
+                  window.open(url, "_blank", "noopener");
+                })
+              : "",
+            button("Tag", async () => {
+              const tags = window.prompt("Tags (comma-separated)", f.tags.join(", "));
+              if (tags === null) return;
+              await updateFile(session, { fileId: f.fileId, tags: list(tags) });
+              await refresh();
+            }),
+            button("Delete", async () => {
+              await deleteFile(session, { fileId: f.fileId });
+              await refresh();
+            }),
+          ),
+        ]),
+      ),
+    );
+  };
+  const upload = el("form", { "data-testid": "upload-form" });
+  const picker = el("input", { type: "file", name: "file" });
+  const tags = el("input", { name: "tags" });
+  const progress = el("p", { "data-testid": "upload-status" });
+  upload.append(
+    el("label", {}, "File", picker, el("span", { class: "field-error", "data-field": "contentType" })),
+    el("label", {}, "Tags (comma-separated)", tags, el("span", { class: "field-error", "data-field": "tags" })),
+    el("button", { type: "submit" }, "Upload"),
+    progress,
+  );
+  upload.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const file = picker.files?.[0];
+    if (!file) return;
+    void run(upload, async () => {
+      // One key per upload: a retried call returns the same pending record and URL.
+      const signed = await withFieldErrors(upload, () =>
+        idempotent(session, getUploadUrl, {
+          contentType: file.type || "application/octet-stream",
+          size: file.size,
+          name: file.name,
+          tags: list(tags.value),
+        }),
+      );
+      await refresh();
+      progress.textContent = `Uploading ${file.name} (${signed.fileId})…`;
+      // The signed URL is bound to the content type and exact size: send the headers it names.
+      const res = await fetch(signed.url, { method: signed.method, headers: signed.headers, body: file });
+      if (!res.ok) throw new Error(`Storage refused the upload: HTTP ${res.status}`);
+      progress.textContent = `Uploaded ${file.name}; it is ready once Storage reports the object.`;
+      await refresh();
+    });
+  });
+  s.append(upload, body);
   await run(s, refresh);
 }

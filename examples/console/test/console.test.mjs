@@ -161,16 +161,63 @@ test("starts a job that runs on the local stack and watches its progress to the 
   await shot(page, "06-job-done");
 });
 
+test("uploads a file through its signed URL, tags and deletes it; a refused type shows by the picker", async () => {
+  const files = page.getByTestId("files");
+  const form = files.getByTestId("upload-form");
+  const picker = form.locator('input[type="file"]');
+  await picker.setInputFiles({ name: "tool.exe", mimeType: "application/x-msdownload", buffer: Buffer.from("MZ") });
+  await form.locator('button[type="submit"]').click();
+  await form
+    .locator('.field-error[data-field="contentType"]')
+    .filter({ hasText: /must be one of/ })
+    .waitFor();
+  assert.equal(await files.locator("td", { hasText: "tool.exe" }).count(), 0, "a refused upload leaves no record");
+
+  // No Storage emulator runs here: the test answers the signed PUT as Cloud Storage would, and
+  // checks what the console sent.
+  const puts = [];
+  await page.route("https://storage.googleapis.com/**", async (route) => {
+    const request = route.request();
+    const cors = { "access-control-allow-origin": "*", "access-control-allow-methods": "PUT", "access-control-allow-headers": "*" };
+    if (request.method() === "OPTIONS") return route.fulfill({ status: 204, headers: cors });
+    puts.push({ method: request.method(), url: new URL(request.url()), headers: request.headers(), body: request.postDataBuffer() });
+    await route.fulfill({ status: 200, headers: cors, body: "" });
+  });
+  const content = Buffer.from("a,b\n1,2\n3,4\n");
+  await picker.setInputFiles({ name: "report.csv", mimeType: "text/csv", buffer: content });
+  await form.locator('input[name="tags"]').fill("q3");
+  await form.locator('button[type="submit"]').click();
+  await files.getByTestId("upload-status").filter({ hasText: /^Uploaded report\.csv/ }).waitFor();
+  assert.equal(puts.length, 1);
+  assert.equal(puts[0].method, "PUT");
+  assert.match(puts[0].url.pathname, /\/tenants\/demo\/files\//);
+  assert.ok(puts[0].url.searchParams.get("X-Goog-Signature"), "a V4 signed URL");
+  assert.equal(puts[0].headers["content-type"], "text/csv");
+  assert.deepEqual(puts[0].body, content);
+
+  // Storage has not reported the object (no finalize event here), so the record stays pending.
+  const row = files.locator("tr", { hasText: "report.csv" });
+  await row.locator("td", { hasText: "pending" }).waitFor();
+  assert.equal(await row.locator("td").nth(2).textContent(), String(content.length));
+  page.once("dialog", (dialog) => dialog.accept("q3, finance"));
+  await row.getByRole("button", { name: "Tag" }).click();
+  await row.locator("td", { hasText: "q3, finance" }).waitFor();
+  await shot(page, "07-files");
+  await row.getByRole("button", { name: "Delete" }).click();
+  await files.locator("td", { hasText: "report.csv" }).waitFor({ state: "detached" });
+  await page.unroute("https://storage.googleapis.com/**");
+});
+
 test("enrols MFA: shows the QR code and confirms with a TOTP the test computes", async () => {
   const mfa = page.getByTestId("mfa");
   await mfa.getByTestId("mfa-enrol").click();
   await mfa.getByTestId("mfa-qr").locator("svg").waitFor();
   const secret = (await mfa.getByTestId("mfa-secret").textContent()).trim();
-  await shot(page, "07-mfa-qr");
+  await shot(page, "08-mfa-qr");
   const form = mfa.getByTestId("mfa-confirm-form");
   await form.locator('input[name="code"]').fill(authenticator.generate(secret));
   await form.locator('button[type="submit"]').click();
   await mfa.getByTestId("recovery-codes").waitFor();
   assert.equal((await mfa.getByTestId("recovery-codes").textContent()).trim().split("\n").length, 10);
-  await shot(page, "08-mfa-enrolled");
+  await shot(page, "09-mfa-enrolled");
 });
