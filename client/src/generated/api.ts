@@ -1442,6 +1442,7 @@ export interface ErrorReasons {
   "rate-limited": { code: ErrorCode; details: { policy?: string; retryAfterSeconds?: number; } };
   "recent-sign-in-required": { code: "failed-precondition"; details: { } };
   "refresh-token-reused": { code: "unauthenticated"; details: { } };
+  "request-deadline": { code: "unavailable"; details: { retryAfterSeconds?: number; } };
   "reserved-role-id": { code: "invalid-argument"; details: { } };
   "role-in-use": { code: "failed-precondition" | "invalid-argument"; details: { inheritedBy?: Array<string>; members?: number; } };
   "session-expired": { code: "unauthenticated"; details: { } };

@@ -1,8 +1,9 @@
 /**
  * The callable wrappers. Every callable in the product is made by `callable()` (no tenant) or
  * `tenantCallable()` (acts in the caller's active tenant), which compose, once:
- * invocation context → admission (pipeline.ts: authentication, session, tenant, MFA,
- * permission) → rate limit → input validation → idempotency → handler → error mapping.
+ * invocation context → deadline (deadline.ts) → admission (pipeline.ts: authentication,
+ * session, tenant, MFA, permission) → rate limit → input validation → idempotency → handler →
+ * error mapping.
  *
  * A handler receives parsed input and, for tenant callables, a `db` that can only address the
  * caller's tenant. It throws `AppError`s; anything else reaches the client as a bare `internal`.
@@ -11,6 +12,7 @@ import type { Transaction } from "firebase-admin/firestore";
 import { onCall, type CallableOptions, type CallableRequest } from "firebase-functions/v2/https";
 import type { z } from "zod";
 import { currentInvocation, withInvocation } from "./context";
+import { answerByDeadline } from "./deadline";
 import { toHttpsError, transientDependencyError } from "./errors";
 import {
   REPLAYED_HEADER,
@@ -134,7 +136,7 @@ function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx
       observeInvocation(spec, () =>
         traceInvocation(spec, request.rawRequest?.headers, async () => {
           try {
-            return await execute(spec, request, handler);
+            return await answerByDeadline(spec, () => execute(spec, request, handler));
           } catch (error) {
             const httpsError = toHttpsError(error);
             if (httpsError.code === "internal") log.error("unhandled error", describeError(error));

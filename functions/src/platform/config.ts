@@ -86,6 +86,13 @@ export const params = {
     default: "us-central1",
     description: "Region every function and task queue is deployed to",
   }),
+  requestDeadlineSeconds: intSetting(
+    "REQUEST_DEADLINE_SECONDS",
+    "How long a callable or HTTPS request may run before it answers a retryable `unavailable` (HTTPS 503, Retry-After) while its work goes on; below the 60 s default timeout. A function with its own timeoutSeconds answers 10 s before that",
+    50,
+    1,
+    3540,
+  ),
 
   // tenancy
   tenantCacheTtlSeconds: intSetting(

@@ -12,6 +12,7 @@ import type { Response } from "express";
 import type { z } from "zod";
 import { adminAuth } from "./admin";
 import { currentInvocation, withInvocation } from "./context";
+import { answerByDeadline } from "./deadline";
 import { AppError, invalidArgument, toHttpsError, transientDependencyError, unauthenticated } from "./errors";
 import {
   checkIdempotencyKey,
@@ -200,11 +201,13 @@ export function httpsEndpoint<S extends z.ZodType>(
         traceInvocation(full, req.headers, async () => {
           let result: HttpResult;
           try {
-            result = await handle(req);
+            result = await answerByDeadline(full, () => handle(req));
           } catch (error) {
             result = problem(error);
             if (error instanceof RateLimitedError) result.headers = { ...result.headers, ...error.headers };
-            if (result.status >= 500) log.error("unhandled error", describeError(error));
+            if (result.status === 500) log.error("unhandled error", describeError(error));
+            else if (transientDependencyError(error))
+              log.warn("dependency failure answered as retryable", describeError(error));
           }
           if (!currentInvocation()?.replayed) return result;
           return { ...result, headers: { ...result.headers, [REPLAYED_HEADER]: "true" } };
