@@ -4,30 +4,18 @@
  * has its matching deny. Runs on the official Cloud Firestore emulator (see emulators.ts);
  * skipped with one printed line where it is absent.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import {
   assertFails,
   assertSucceeds,
-  initializeTestEnvironment,
   type RulesTestEnvironment,
   type TokenOptions,
 } from "@firebase/rules-unit-testing";
-import { setLogLevel } from "firebase/firestore";
-import { findRulesEmulators, reportSkipped } from "./emulators";
+import { A, B, type Members, rulesEmulators, rulesEnvironment, S, seedTenants } from "./env";
 
 const PROJECT = "demo-saas-files-rules";
-const ROOT = join(__dirname, "../../..");
-const emulators = findRulesEmulators(PROJECT);
-reportSkipped(emulators);
-setLogLevel("error");
+const emulators = rulesEmulators(PROJECT);
 
-jest.setTimeout(60_000);
-
-const A = "tenantA";
-const B = "tenantB";
-const S = "tenantS";
-const members: Record<string, { tid: string; roles: string[]; status?: string }> = {
+const members: Members = {
   ownerA: { tid: A, roles: ["owner"] },
   viewerA: { tid: A, roles: ["viewer"] },
   customA: { tid: A, roles: ["billing"] },
@@ -41,33 +29,19 @@ function token(uid: string, override: Partial<{ tid: string }> = {}): TokenOptio
   return { tid: override.tid ?? m?.tid, roles: m?.roles } as TokenOptions;
 }
 
-const describeFirestore = emulators.firestore ? describe : describe.skip;
-
-describeFirestore("firestore.rules: tenants/{tid}/files", () => {
+emulators.describeFirestore("firestore.rules: tenants/{tid}/files", () => {
   let env: RulesTestEnvironment;
   const db = (uid: string, override?: Partial<{ tid: string }>) =>
     env.authenticatedContext(uid, token(uid, override)).firestore();
 
   beforeAll(async () => {
-    env = await initializeTestEnvironment({
-      projectId: PROJECT,
-      firestore: {
-        rules: readFileSync(join(ROOT, "firestore.rules"), "utf8"),
-        host: emulators.firestore?.host,
-        port: emulators.firestore?.port,
-      },
-    });
+    env = await rulesEnvironment(PROJECT, emulators);
   });
 
   beforeEach(async () => {
-    await env.clearFirestore();
+    await seedTenants(env, members);
     await env.withSecurityRulesDisabled(async (ctx) => {
       const admin = ctx.firestore();
-      for (const tid of [A, B]) await admin.doc(`tenants/${tid}`).set({ name: tid, status: "active" });
-      await admin.doc(`tenants/${S}`).set({ name: S, status: "suspended" });
-      for (const [uid, m] of Object.entries(members)) {
-        await admin.doc(`tenants/${m.tid}/members/${uid}`).set({ roles: m.roles, status: m.status ?? "active" });
-      }
       for (const tid of [A, B, S]) {
         await admin.doc(`tenants/${tid}/files/f1`).set({ name: "q1.pdf", status: "ready", size: 10, tags: ["x"] });
         await admin.doc(`tenants/${tid}/usage/files`).set({ bytes: 10, files: 1 });

@@ -5,29 +5,13 @@
  *
  * Skipped (one printed line says why) where the official emulator is absent; see emulators.ts.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
-import {
-  assertFails,
-  assertSucceeds,
-  initializeTestEnvironment,
-  type RulesTestEnvironment,
-} from "@firebase/rules-unit-testing";
-import { setLogLevel } from "firebase/firestore";
-import { findRulesEmulators, reportSkipped } from "./emulators";
+import { assertFails, assertSucceeds, type RulesTestEnvironment } from "@firebase/rules-unit-testing";
+import { A, B, type Members, rulesEmulators, rulesEnvironment, S, seedTenants } from "./env";
 
 const PROJECT = "demo-saas-jobs-rules";
-const ROOT = join(__dirname, "../../..");
-const emulators = findRulesEmulators(PROJECT);
-reportSkipped(emulators);
-setLogLevel("error");
+const emulators = rulesEmulators(PROJECT);
 
-jest.setTimeout(60_000);
-
-const A = "tenantA";
-const B = "tenantB";
-const S = "tenantS";
-const members: Record<string, { tid: string; roles: string[]; status?: string }> = {
+const members: Members = {
   adminA: { tid: A, roles: ["admin"] },
   memberA: { tid: A, roles: ["member"] },
   viewerA: { tid: A, roles: ["viewer"] },
@@ -37,9 +21,7 @@ const members: Record<string, { tid: string; roles: string[]; status?: string }>
   adminS: { tid: S, roles: ["admin"] },
 };
 
-const describeFirestore = emulators.firestore ? describe : describe.skip;
-
-describeFirestore("firestore.rules: jobs", () => {
+emulators.describeFirestore("firestore.rules: jobs", () => {
   let env: RulesTestEnvironment;
   const db = (uid: string, tid = members[uid].tid) =>
     env.authenticatedContext(uid, { tid, roles: members[uid].roles }).firestore();
@@ -52,25 +34,13 @@ describeFirestore("firestore.rules: jobs", () => {
   });
 
   beforeAll(async () => {
-    env = await initializeTestEnvironment({
-      projectId: PROJECT,
-      firestore: {
-        rules: readFileSync(join(ROOT, "firestore.rules"), "utf8"),
-        host: emulators.firestore?.host,
-        port: emulators.firestore?.port,
-      },
-    });
+    env = await rulesEnvironment(PROJECT, emulators);
   });
 
   beforeEach(async () => {
-    await env.clearFirestore();
+    await seedTenants(env, members);
     await env.withSecurityRulesDisabled(async (ctx) => {
       const admin = ctx.firestore();
-      for (const tid of [A, B]) await admin.doc(`tenants/${tid}`).set({ status: "active", configVersion: 1 });
-      await admin.doc(`tenants/${S}`).set({ status: "suspended", configVersion: 1 });
-      for (const [uid, m] of Object.entries(members)) {
-        await admin.doc(`tenants/${m.tid}/members/${uid}`).set({ roles: m.roles, status: m.status ?? "active" });
-      }
       await admin.doc(`tenants/${A}/jobs/byMember`).set(job("memberA"));
       await admin.doc(`tenants/${A}/jobs/byAdmin`).set(job("adminA"));
       await admin.doc(`tenants/${A}/jobs/byCustom`).set(job("customA"));

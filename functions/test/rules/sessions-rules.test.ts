@@ -8,25 +8,17 @@
  * none); test/unit/rules-equivalence.test.ts then at least proves storage.rules applies the very
  * same membership, session and MFA conditions as the firestore.rules exercised here.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import {
   assertFails,
   assertSucceeds,
-  initializeTestEnvironment,
   type RulesTestEnvironment,
   type TokenOptions,
 } from "@firebase/rules-unit-testing";
-import { setLogLevel, Timestamp } from "firebase/firestore";
-import { findRulesEmulators, reportSkipped } from "./emulators";
+import { Timestamp } from "firebase/firestore";
+import { rulesEmulators, rulesEnvironment } from "./env";
 
 const PROJECT = "demo-saas-rules-sessions";
-const ROOT = join(__dirname, "../../..");
-const emulators = findRulesEmulators(PROJECT);
-reportSkipped(emulators);
-setLogLevel("error");
-
-jest.setTimeout(60_000);
+const emulators = rulesEmulators(PROJECT);
 
 const T = "tenantT";
 const SUSP = "tenantSusp";
@@ -103,14 +95,7 @@ describe("firestore.rules: sessions, MFA and membership", () => {
       .get();
 
   beforeAll(async () => {
-    env = await initializeTestEnvironment({
-      projectId: PROJECT,
-      firestore: {
-        rules: readFileSync(join(ROOT, "firestore.rules"), "utf8"),
-        host: emulators.firestore?.host ?? "127.0.0.1",
-        port: emulators.firestore?.port ?? 8080,
-      },
-    });
+    env = await rulesEnvironment(PROJECT, emulators);
   });
   beforeEach(async () => {
     await env.clearFirestore();
@@ -196,19 +181,7 @@ describeStorage("storage.rules: sessions, MFA and membership (cross-service)", (
   const file = (tid = T) => `tenants/${tid}/files/logo.png`;
 
   beforeAll(async () => {
-    env = await initializeTestEnvironment({
-      projectId: PROJECT,
-      firestore: {
-        rules: readFileSync(join(ROOT, "firestore.rules"), "utf8"),
-        host: emulators.firestore?.host ?? "127.0.0.1",
-        port: emulators.firestore?.port ?? 8080,
-      },
-      storage: {
-        rules: readFileSync(join(ROOT, "storage.rules"), "utf8"),
-        host: emulators.storage?.host,
-        port: emulators.storage?.port,
-      },
-    });
+    env = await rulesEnvironment(PROJECT, emulators, { storage: true });
   });
   beforeEach(async () => {
     await env.clearFirestore();

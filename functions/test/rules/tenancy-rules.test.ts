@@ -3,32 +3,19 @@
  * match block, each allow with a matching deny. They always run (on the stack's official
  * emulator, FIRESTORE_CLIENT_HOST). Sessions, MFA and storage.rules are in sessions-rules.test.ts.
  */
-import { readFileSync } from "node:fs";
-import { join } from "node:path";
 import {
   assertFails,
   assertSucceeds,
-  initializeTestEnvironment,
   type RulesTestEnvironment,
   type TokenOptions,
 } from "@firebase/rules-unit-testing";
-import { setLogLevel } from "firebase/firestore";
-import { findRulesEmulators, reportSkipped } from "./emulators";
+import { A, B, type Members, rulesEmulators, rulesEnvironment, S, seedTenants } from "./env";
 
 const PROJECT = "demo-saas-rules";
-const ROOT = join(__dirname, "../../..");
-const emulators = findRulesEmulators(PROJECT);
-reportSkipped(emulators);
-// Denied requests are the point of most tests; the SDK would log each one as a warning.
-setLogLevel("error");
-
-jest.setTimeout(60_000);
+const emulators = rulesEmulators(PROJECT);
 
 /** Members of tenant A by role, a member of B, a member of the suspended tenant S, and edge cases. */
-const A = "tenantA";
-const B = "tenantB";
-const S = "tenantS";
-const members: Record<string, { tid: string; roles: string[]; status?: string }> = {
+const members: Members = {
   ownerA: { tid: A, roles: ["owner"] },
   adminA: { tid: A, roles: ["admin"] },
   memberA: { tid: A, roles: ["member"] },
@@ -53,26 +40,13 @@ describe("firestore.rules", () => {
   const anon = () => env.unauthenticatedContext().firestore();
 
   beforeAll(async () => {
-    env = await initializeTestEnvironment({
-      projectId: PROJECT,
-      firestore: {
-        rules: readFileSync(join(ROOT, "firestore.rules"), "utf8"),
-        host: emulators.firestore?.host ?? "127.0.0.1",
-        port: emulators.firestore?.port ?? 8080,
-      },
-    });
+    env = await rulesEnvironment(PROJECT, emulators);
   });
 
   beforeEach(async () => {
-    await env.clearFirestore();
+    await seedTenants(env, members);
     await env.withSecurityRulesDisabled(async (ctx) => {
       const admin = ctx.firestore();
-      for (const tid of [A, B])
-        await admin.doc(`tenants/${tid}`).set({ name: tid, status: "active", configVersion: 1 });
-      await admin.doc(`tenants/${S}`).set({ name: S, status: "suspended", configVersion: 2 });
-      for (const [uid, m] of Object.entries(members)) {
-        await admin.doc(`tenants/${m.tid}/members/${uid}`).set({ roles: m.roles, status: m.status ?? "active" });
-      }
       for (const tid of [A, B, S]) {
         await admin.doc(`tenants/${tid}/roles/billing`).set({ permissions: ["payments:read"], inherits: [] });
         await admin.doc(`tenants/${tid}/payments/p1`).set({ amount: 100 });
