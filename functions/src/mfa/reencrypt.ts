@@ -5,46 +5,38 @@
 import type { Firestore } from "firebase-admin/firestore";
 import { rootFirestore } from "../platform/admin";
 import { decryptString, encrypt, needsReencryption, type Keyring } from "../platform/crypto";
-import { FieldPath } from "../platform/firestore-sdk";
+import { rewriteCollectionGroup } from "../platform/reencrypt";
 import { mfaPath, secretAad } from "./service";
 
-const PAGE = 100;
 const FIELDS = ["secret", "pendingSecret"] as const;
 
 /**
- * Re-encrypts, page by page, the seeds not under the primary key. Each document is rewritten in
- * its own transaction, so a concurrent enrolment or verification is never overwritten. Calls
- * `onPage(done)` after every page; returns how many seeds were re-encrypted.
+ * Re-encrypts the seeds not under the primary key, one transaction per user (a concurrent
+ * enrolment or verification is never overwritten). Calls `onPage(done)` after every page;
+ * returns how many seeds were re-encrypted.
  */
-export async function reencryptMfaSecrets(
+export function reencryptMfaSecrets(
   ring: Keyring,
   onPage: (reencrypted: number) => Promise<void>,
   firestore: Firestore = rootFirestore(),
 ): Promise<number> {
-  let done = 0;
-  let after: string | undefined;
-  for (;;) {
-    let query = firestore.collectionGroup("private").orderBy(FieldPath.documentId()).limit(PAGE);
-    if (after) query = query.startAfter(after);
-    const page = await query.get();
-    for (const doc of page.docs) {
-      const uid = doc.ref.path.split("/")[1];
-      if (doc.id !== "mfa" || doc.ref.path !== mfaPath(uid)) continue;
-      done += await firestore.runTransaction(async (tx) => {
-        const snap = await tx.get(doc.ref);
+  const uidOf = (path: string) => path.split("/")[1];
+  return rewriteCollectionGroup(
+    firestore,
+    "private",
+    {
+      select: (ref) => ref.id === "mfa" && ref.path === mfaPath(uidOf(ref.path)),
+      rewrite: (snap) => {
+        const aad = secretAad(uidOf(snap.ref.path));
         const update: Record<string, string> = {};
         for (const field of FIELDS) {
           const value = snap.get(field);
           if (typeof value !== "string" || !needsReencryption(value, ring)) continue;
-          const plain = decryptString(value, { aad: secretAad(uid), keyring: ring });
-          update[field] = encrypt(plain, { aad: secretAad(uid), keyring: ring });
+          update[field] = encrypt(decryptString(value, { aad, keyring: ring }), { aad, keyring: ring });
         }
-        if (Object.keys(update).length > 0) tx.update(doc.ref, update);
-        return Object.keys(update).length;
-      });
-    }
-    await onPage(done);
-    if (page.size < PAGE) return done;
-    after = page.docs[page.docs.length - 1].ref.path;
-  }
+        return { update, changed: Object.keys(update).length };
+      },
+    },
+    onPage,
+  );
 }
