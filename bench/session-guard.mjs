@@ -13,7 +13,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { lastSeqOf, operationLog, setUpBench } from "./lib/harness.mjs";
-import { median, printTable } from "./lib/table.mjs";
+import { interleaved, median, microsPerCall, printTable } from "./lib/table.mjs";
 
 const { load } = setUpBench("session-guard", {
   watchdogMs: 180_000,
@@ -68,17 +68,7 @@ const afterWarmup = await operationLog();
 const coldReads = sessionEntries(afterWarmup, beforeWarmup).filter((e) => e.kind === "read").length;
 const lastSeq = lastSeqOf(afterWarmup);
 
-const samples = Object.fromEntries(Object.keys(rows).map((k) => [k, []]));
-for (let s = 0; s < SAMPLES; s++) {
-  const order = Object.keys(rows);
-  if (s % 2) order.reverse();
-  for (const name of order) {
-    const fn = rows[name];
-    const start = process.hrtime.bigint();
-    for (let i = 0; i < CALLS_PER_SAMPLE; i++) await fn();
-    samples[name].push(Number(process.hrtime.bigint() - start) / 1000 / CALLS_PER_SAMPLE);
-  }
-}
+const samples = await interleaved(rows, SAMPLES, (fn) => microsPerCall(fn, CALLS_PER_SAMPLE));
 const warmReads = sessionEntries(await operationLog(), lastSeq).filter((e) => e.kind === "read").length;
 
 const baseline = median(samples["bare async function call"]);

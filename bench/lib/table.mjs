@@ -1,4 +1,4 @@
-/** Small helpers shared by the benchmarks: medians and a fixed-width table with ratios. */
+/** Small helpers shared by the benchmarks: interleaved sampling, medians and a table with ratios. */
 
 export function median(values) {
   const sorted = [...values].sort((a, b) => a - b);
@@ -23,4 +23,25 @@ export function printTable(title, rows) {
   console.log(fmt(header));
   console.log(widths.map((w) => "-".repeat(w)).join("-|-"));
   lines.forEach((l) => console.log(fmt(l)));
+}
+
+/**
+ * `samples` samples of every row, the rows taking turns within each round (order reversed every
+ * other round) so machine noise hits them alike. `measure(fn, name)` takes one sample.
+ */
+export async function interleaved(rows, samples, measure) {
+  const out = Object.fromEntries(Object.keys(rows).map((name) => [name, []]));
+  for (let s = 0; s < samples; s++) {
+    const order = Object.keys(rows);
+    if (s % 2) order.reverse();
+    for (const name of order) out[name].push(await measure(rows[name], name));
+  }
+  return out;
+}
+
+/** Mean µs per call over `calls` awaited calls of `fn`. */
+export async function microsPerCall(fn, calls) {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < calls; i++) await fn();
+  return Number(process.hrtime.bigint() - start) / 1000 / calls;
 }
