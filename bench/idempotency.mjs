@@ -23,7 +23,7 @@ import { interleaved, median, microsPerCall, printTable } from "./lib/table.mjs"
 // The plan budget (every tenant function's "tenant" rate limit) is not what is measured here.
 const { require, load } = setUpBench("idempotency", {
   watchdogMs: 240_000,
-  env: { RATE_LIMIT_POLICIES: JSON.stringify({ tenant: { points: 1e9 } }) },
+  env: { RATE_LIMIT_POLICIES: JSON.stringify({ tenant: { points: 1_000_000 } }) },
 });
 const { tenantCallable } = load("platform/callable.js");
 const { rootFirestore } = load("platform/admin.js");

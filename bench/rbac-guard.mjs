@@ -16,7 +16,7 @@ import { interleaved, median, microsPerCall, printTable } from "./lib/table.mjs"
 // The plan budget (every tenant function's "tenant" rate limit) is not what is measured here.
 const { require, load } = setUpBench("rbac-guard", {
   watchdogMs: 120_000,
-  env: { RATE_LIMIT_POLICIES: JSON.stringify({ tenant: { points: 1e9 } }) },
+  env: { RATE_LIMIT_POLICIES: JSON.stringify({ tenant: { points: 1_000_000 } }) },
 });
 const { admit } = load("platform/pipeline.js");
 const { tenantCallable } = load("platform/callable.js");

@@ -32,7 +32,7 @@ await auth.setCustomUserClaims(user.uid, { tid: "bench-tenant", roles: ["member"
 
 const baselineRef = db.doc(`benchSessions/${randomUUID()}`);
 await baselineRef.set({ n: 0 });
-let session = await sessions.startSession({ uid: user.uid, tid: "bench-tenant", mfa: false, label: "bench" });
+let session = await sessions.startSession({ uid: user.uid, tid: "bench-tenant", mfa: false, label: "bench", authTime: Date.now() });
 let previous = null;
 
 const rows = {
