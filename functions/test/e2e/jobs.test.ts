@@ -9,8 +9,6 @@
  * user who started the job, listens to the job record with `onSnapshot` under firestore.rules.
  */
 import { createHmac, randomUUID } from "node:crypto";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { deleteApp, initializeApp } from "firebase/app";
 import { connectAuthEmulator, getAuth, signInWithEmailAndPassword } from "firebase/auth";
 import { connectFirestoreEmulator, doc, initializeFirestore, onSnapshot } from "firebase/firestore";
@@ -21,6 +19,7 @@ import { applyParamDefaults } from "../../src/platform/config";
 import { createWebhookEndpoint } from "../../src/webhooks";
 import { callAs, createTestUser, seedTenant, type TestUser } from "../support/firebase";
 import { callCallable, functionUrl } from "../support/http";
+import { Receiver } from "../support/receiver";
 
 jest.setTimeout(5 * 60_000);
 
@@ -32,8 +31,7 @@ interface JobView {
   result: unknown;
 }
 
-const received: { headers: IncomingHttpHeaders; body: string }[] = [];
-let server: Server;
+const receiver = new Receiver();
 let admin: TestUser;
 let tenantId: string;
 let secret: string;
@@ -63,7 +61,7 @@ const jobIn = (id: string, statuses: string[]) => async () => {
 /** The first received event of `type` whose data matches, after `standardwebhooks` verified it. */
 function verified(type: string, match: (data: Record<string, unknown>) => boolean) {
   return async () => {
-    for (const r of received) {
+    for (const r of receiver.requests) {
       const body = JSON.parse(r.body) as { type: string; data: Record<string, unknown> };
       if (body.type !== type || !match(body.data)) continue;
       const event = new Webhook(secret).verify(r.body, {
@@ -103,28 +101,18 @@ async function enqueueIdempotently<T>(data: unknown): Promise<T> {
 beforeAll(async () => {
   process.env.WEBHOOK_ALLOW_HTTP = "true";
   applyParamDefaults();
-  server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      received.push({ headers: req.headers, body });
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await receiver.start();
   admin = await createTestUser();
   tenantId = await seedTenant({ admin: { user: admin, roles: ["admin"] } });
-  const port = (server.address() as AddressInfo).port;
   const created = await callAs(createWebhookEndpoint, admin, {
-    url: `http://127.0.0.1:${port}/hooks`,
+    url: receiver.url("/hooks"),
     eventTypes: ["payment.succeeded", "job.succeeded", "job.failed"],
   });
   secret = created.secret;
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await receiver.stop();
 });
 
 describe("jobs on the Cloud Tasks emulator", () => {
@@ -317,7 +305,9 @@ describe("payment events to webhook endpoints", () => {
     });
     // Retries of the inbound task (the stack injects faults) never publish a second event.
     await new Promise((r) => setTimeout(r, 2000));
-    const ids = received.filter((r) => r.body.includes(paymentId)).map((r) => r.headers["webhook-id"] as string);
+    const ids = receiver.requests
+      .filter((r) => r.body.includes(paymentId))
+      .map((r) => r.headers["webhook-id"] as string);
     expect(new Set(ids)).toEqual(new Set([delivered.id]));
   });
 });

@@ -7,54 +7,36 @@
  *
  * Needs WEBHOOK_ALLOW_HTTP=true for the functions emulator (loopback receivers, emulator only).
  */
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { applyParamDefaults } from "../../src/platform/config";
 import { createWebhookEndpoint } from "../../src/webhooks";
 import { tenantDbFor } from "../../src/webhooks/store";
 import { callAs, createTestUser, seedTenant, type TestUser } from "../support/firebase";
 import { callCallable } from "../support/http";
+import { Receiver } from "../support/receiver";
 
 jest.setTimeout(120_000);
 
-const received: { headers: IncomingHttpHeaders; body: string }[] = [];
-let failuresLeft = 2;
-let server: Server;
+const receiver = new Receiver();
 let admin: TestUser;
 let tenantId: string;
 
 beforeAll(async () => {
   process.env.WEBHOOK_ALLOW_HTTP = "true";
   applyParamDefaults();
-  server = createServer((req, res) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => {
-      received.push({ headers: req.headers, body });
-      if (failuresLeft > 0) {
-        failuresLeft -= 1;
-        res.writeHead(500).end();
-      } else {
-        res.writeHead(204).end();
-      }
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  // Two failures first, so the delivery is retried with the same webhook-id.
+  receiver.script("/hooks", { status: 500 }, { status: 500 }, { status: 204 });
+  await receiver.start();
   admin = await createTestUser();
   tenantId = await seedTenant({ admin: { user: admin, roles: ["admin"] } });
 });
 
-afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
-});
+afterAll(() => receiver.stop());
 
 describe("outgoing webhooks through the Cloud Tasks emulator", () => {
   it("delivers a signed test event, retrying a failing receiver with the same webhook-id", async () => {
-    const port = (server.address() as AddressInfo).port;
     const { endpoint, secret } = await callAs(createWebhookEndpoint, admin, {
-      url: `http://127.0.0.1:${port}/hooks`,
+      url: receiver.url("/hooks"),
       eventTypes: ["payment.succeeded"],
     });
     const sent = await callCallable<{ eventId: string }>("sendTestWebhook", { endpointId: endpoint.id }, admin.idToken);
@@ -69,6 +51,7 @@ describe("outgoing webhooks through the Cloud Tasks emulator", () => {
       await new Promise((r) => setTimeout(r, 500));
     }
     expect(status).toBe("delivered");
+    const received = receiver.on("/hooks");
     expect(received).toHaveLength(3);
     expect(new Set(received.map((r) => r.headers["webhook-id"]))).toEqual(new Set([eventId]));
     const last = received[2];

@@ -146,14 +146,20 @@ function effects(ops: OperationLog): { writes: number; deletes: number } {
   };
 }
 
+/** The owner of a fresh tenant who is also the platform admin, so every function admits them. */
+async function platformAdminOwner(): Promise<TestUser> {
+  const owner = await createTestUser();
+  const tid = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
+  await adminAuth().setCustomUserClaims(owner.uid, { tid, roles: ["owner"], platformAdmin: true });
+  await refreshUser(owner);
+  return owner;
+}
+
 describe("hostile input against every exported function", () => {
   let owner: TestUser;
 
   beforeAll(async () => {
-    owner = await createTestUser();
-    const tid = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
-    await adminAuth().setCustomUserClaims(owner.uid, { tid, roles: ["owner"], platformAdmin: true });
-    await refreshUser(owner);
+    owner = await platformAdminOwner();
   });
 
   afterAll(() => {
@@ -246,10 +252,7 @@ describe("calls without arguments", () => {
   let owner: TestUser;
 
   beforeAll(async () => {
-    owner = await createTestUser();
-    const tid = await seedTenant({ owner: { user: owner, roles: ["owner"] } });
-    await adminAuth().setCustomUserClaims(owner.uid, { tid, roles: ["owner"], platformAdmin: true });
-    await refreshUser(owner);
+    owner = await platformAdminOwner();
   });
 
   const noArgument = functions.filter(

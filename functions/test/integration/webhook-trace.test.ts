@@ -11,8 +11,6 @@
  * `setTaskTransport`), so the enqueue span and the trace injection are the production code's.
  */
 import { createHmac } from "node:crypto";
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { SpanKind } from "@opentelemetry/api";
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { installTracing } from "../../src/observability/tracing";
@@ -24,6 +22,7 @@ import { tenantDbFor } from "../../src/webhooks/store";
 import { setTaskTransport, type TaskTransport } from "../../src/webhooks/tasks";
 import { callAs, callHttps, createTestUser, seedTenant, type TestUser } from "../support/firebase";
 import { captureLogs } from "../support/observability-logs";
+import { Receiver } from "../support/receiver";
 
 jest.setTimeout(30_000);
 
@@ -46,15 +45,7 @@ const recorder: TaskTransport = async (queue, payload, options) => {
   tasks.push({ queue, payload: JSON.parse(JSON.stringify(payload)), id: options.id, headers: { ...options.headers } });
 };
 
-let received: { headers: IncomingHttpHeaders; body: string }[] = [];
-const server: Server = createServer((req, res) => {
-  let body = "";
-  req.on("data", (c: Buffer) => (body += c.toString()));
-  req.on("end", () => {
-    received.push({ headers: req.headers, body });
-    res.writeHead(200).end("ok");
-  });
-});
+const receiver = new Receiver();
 
 let admin: TestUser;
 let member: TestUser;
@@ -93,7 +84,7 @@ beforeAll(async () => {
   applyParamDefaults();
   // Loopback receivers are allowed only under the emulator with this param (see ssrf.ts).
   process.env.WEBHOOK_ALLOW_HTTP = "true";
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await receiver.start();
   await installTracing({ exporter, samplePercent: 100, simple: true });
   setTaskTransport(recorder);
   admin = await createTestUser();
@@ -108,15 +99,13 @@ afterAll(async () => {
   setTaskTransport(undefined);
   setTracingBackend(undefined);
   process.env.WEBHOOK_ALLOW_HTTP = "false";
-  server.closeAllConnections();
-  await new Promise((resolve) => server.close(resolve));
+  await receiver.stop();
 });
 
 beforeEach(() => {
   exporter.reset();
   tasks.length = 0;
   lines.length = 0;
-  received = [];
 });
 
 describe("an inbound payment webhook", () => {
@@ -243,7 +232,7 @@ describe("an inbound payment webhook", () => {
 describe("an outgoing webhook", () => {
   it("is one trace from the publishing call through the enqueue to the delivery task and its HTTP call", async () => {
     const { endpoint } = await callAs<{ endpoint: { id: string } }>(createWebhookEndpoint, admin, {
-      url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
+      url: receiver.url("/hook"),
       eventTypes: ["payment.succeeded"],
     });
     exporter.reset();
@@ -260,6 +249,7 @@ describe("an outgoing webhook", () => {
     );
 
     await dispatch(deliverWebhook as never, tasks[0], tasks[0].headers);
+    const received = receiver.on("/hook");
     expect(received).toHaveLength(1);
     expect(received[0].headers["webhook-id"]).toEqual(expect.stringMatching(/^msg_/));
 

@@ -8,7 +8,7 @@
  * Cloud Tasks is replaced by a recorder that keeps each task's id and delay; the test runs the
  * tasks itself, with an injected clock, so nothing waits on wall-clock time.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Webhook } from "standardwebhooks";
 import { applyParamDefaults } from "../../src/platform/config";
@@ -27,59 +27,9 @@ import { tenantDbFor } from "../../src/webhooks/store";
 import type { Enqueue } from "../../src/webhooks/tasks";
 import { callAs, createTestUser, expectHttpsError, seedTenant, type TestUser } from "../support/firebase";
 import { captureLogs } from "../support/observability-logs";
+import { Receiver, type Received } from "../support/receiver";
 
 const logs = captureLogs();
-
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-interface Reply {
-  status: number;
-  headers?: Record<string, string>;
-}
-
-/** A local receiver: records every request and answers from a per-path script (default 200). */
-class Receiver {
-  readonly requests: Received[] = [];
-  private readonly scripts = new Map<string, Reply[]>();
-  private server!: Server;
-  port = 0;
-
-  async start(): Promise<void> {
-    this.server = createServer((req, res) => {
-      let body = "";
-      req.on("data", (c: Buffer) => (body += c.toString()));
-      req.on("end", () => {
-        const path = req.url ?? "/";
-        this.requests.push({ path, headers: req.headers, body });
-        const reply = this.scripts.get(path)?.shift() ?? { status: 200 };
-        res.writeHead(reply.status, reply.headers ?? {}).end("ok");
-      });
-    });
-    await new Promise<void>((resolve) => this.server.listen(0, "127.0.0.1", resolve));
-    this.port = (this.server.address() as AddressInfo).port;
-  }
-
-  url(path: string): string {
-    return `http://127.0.0.1:${this.port}${path}`;
-  }
-
-  script(path: string, ...replies: Reply[]): void {
-    this.scripts.set(path, replies);
-  }
-
-  on(path: string): Received[] {
-    return this.requests.filter((r) => r.path === path);
-  }
-
-  async stop(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise((resolve) => this.server.close(resolve));
-  }
-}
 
 interface Task {
   queue: string;
