@@ -65,6 +65,13 @@ const RESULTS = "idempotency_results_total";
 const TAKEOVERS = "idempotency_lock_takeovers_total";
 const STORED_BYTES = "idempotency_stored_bytes_total";
 
+/** Counts a stored outcome: its result, and its bytes or that it was too large to keep. */
+function countStored(fn: string, state: "COMPLETED" | "FAILED", response: StoredResponse): void {
+  metrics.inc(RESULTS, { fn, result: state === "COMPLETED" ? "completed" : "failed" });
+  if (response.json) metrics.inc(STORED_BYTES, { fn }, response.bytes);
+  else metrics.inc(RESULTS, { fn, result: "unstored" });
+}
+
 function isLostRace(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return code === NOT_FOUND || code === ALREADY_EXISTS || code === FAILED_PRECONDITION;
@@ -298,12 +305,6 @@ export async function runWithIdempotency<R>(
       return false;
     }
   };
-  const stored = (state: "COMPLETED" | "FAILED", response: StoredResponse): void => {
-    metrics.inc(RESULTS, { fn, result: state === "COMPLETED" ? "completed" : "failed" });
-    if (response.json) metrics.inc(STORED_BYTES, { fn }, response.bytes);
-    else metrics.inc(RESULTS, { fn, result: "unstored" });
-  };
-
   let result: R;
   try {
     result = await execute();
@@ -311,7 +312,7 @@ export async function runWithIdempotency<R>(
     if (isClientError(error)) {
       // Stored and replayed; after a committed effect too, so a replay matches what this caller got.
       const response = errorResponse(error, settings.maxResponseBytes);
-      if (await complete(finish("FAILED", response))) stored("FAILED", response);
+      if (await complete(finish("FAILED", response))) countStored(fn, "FAILED", response);
       throw response.json ? storedError(response.json) : error;
     }
     if (committed === "effect-only") {
@@ -323,7 +324,7 @@ export async function runWithIdempotency<R>(
       metrics.inc(RESULTS, { fn, result: "completed" });
     } else if (settings.cacheServerErrors) {
       const response = errorResponse(error, settings.maxResponseBytes);
-      if (await complete(finish("FAILED", response))) stored("FAILED", response);
+      if (await complete(finish("FAILED", response))) countStored(fn, "FAILED", response);
     } else if (await complete("release")) {
       metrics.inc(RESULTS, { fn, result: "released" });
     }
@@ -333,7 +334,7 @@ export async function runWithIdempotency<R>(
   if (isServerResult(kind, result) && !committed) {
     if (settings.cacheServerErrors) {
       const response = storeResponse(kind, result, settings.maxResponseBytes);
-      if (await complete(finish("FAILED", response))) stored("FAILED", response);
+      if (await complete(finish("FAILED", response))) countStored(fn, "FAILED", response);
       return response.json ? (JSON.parse(response.json) as R) : result;
     }
     if (await complete("release")) metrics.inc(RESULTS, { fn, result: "released" });
@@ -352,7 +353,7 @@ export async function runWithIdempotency<R>(
   const state = kind === "http" && isClientStatus(result) ? "FAILED" : "COMPLETED";
   const same = typeof committed === "object" && committed.kind === response.kind && committed.json === response.json;
   // The common case when the handler returns its transaction's result: nothing left to write.
-  if (same || (await complete(finish(state, response)))) stored(state, response);
+  if (same || (await complete(finish(state, response)))) countStored(fn, state, response);
   if (response.kind === "unstored") {
     log.warn("idempotent response too large to store; replays get idempotency-response-not-stored", {
       bytes: response.bytes,
@@ -448,12 +449,6 @@ async function runTransactional<R>(run: TransactionalRun<R>): Promise<R> {
   };
   invocation.hooks.push(hook);
 
-  const stored = (state: "COMPLETED" | "FAILED", response: StoredResponse): void => {
-    metrics.inc(RESULTS, { fn, result: state === "COMPLETED" ? "completed" : "failed" });
-    if (response.json) metrics.inc(STORED_BYTES, { fn }, response.bytes);
-    else metrics.inc(RESULTS, { fn, result: "unstored" });
-  };
-
   let result: R;
   try {
     result = await execute();
@@ -474,7 +469,7 @@ async function runTransactional<R>(run: TransactionalRun<R>): Promise<R> {
         // The effect committed: a replay must see what this caller saw.
         const response = errorResponse(error, settings.maxResponseBytes);
         await ref.update(finish("FAILED", response));
-        stored("FAILED", response);
+        countStored(fn, "FAILED", response);
         throw response.json ? storedError(response.json) : error;
       }
       metrics.inc(RESULTS, { fn, result: "completed" });
@@ -502,7 +497,7 @@ async function runTransactional<R>(run: TransactionalRun<R>): Promise<R> {
   const same = typeof committed === "object" && committed.kind === response.kind && committed.json === response.json;
   // The handler returned something other than its transaction's result: store what it returned.
   if (!same) await ref.update(finish(state, response));
-  stored(state, response);
+  countStored(fn, state, response);
   if (response.kind === "unstored") {
     log.warn("idempotent response too large to store; replays get idempotency-response-not-stored", {
       idempotencyRecord: keyHash.slice(0, 16),
