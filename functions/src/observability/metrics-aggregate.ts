@@ -25,6 +25,7 @@
  */
 import type { Firestore } from "firebase-admin/firestore";
 import type { MetricObjectWithValues, MetricValue, Registry } from "prom-client";
+import { FieldValue } from "../platform/firestore-sdk";
 import { describeError, log } from "../platform/logger";
 import { metricHelp, metrics, type Labels, type MetricFamily } from "../platform/metrics";
 
@@ -153,7 +154,6 @@ export function createAggregator(options: AggregatorOptions): Aggregator {
   const flushOnce = async (): Promise<void> => {
     const deltas = seriesDeltas(await metrics.snapshot(), flushed);
     if (deltas.length === 0) return;
-    const { FieldValue } = await import("firebase-admin/firestore");
     const series: Record<string, unknown> = {};
     for (const d of deltas) {
       const increment = FieldValue.increment(d.delta);
