@@ -63,11 +63,14 @@ function nodeTests(label, cwd, paths, env) {
   results.push({ label, passed: count("pass"), failed: count("fail") || (result.status === 0 ? 0 : 1), skipped: count("skipped") + count("todo"), ok: result.status === 0 });
 }
 
-/** Browser tests: the demo tenant seeded, the console served, Debian's Chromium (installed when missing). */
+/** The console type-checked, then browser tests: the demo tenant seeded, the console served, Debian's Chromium (installed when missing). */
 async function consoleTests(env) {
   const { ensureChromium } = await import("./lib/chromium.mjs");
   const { startConsole } = await import("./lib/console.mjs");
   const { DEMO_PASSWORD, seed } = await import("./lib/seed.mjs");
+  // Vite's dev server strips types without checking them; the console is checked here.
+  const types = spawnSync("npm", ["run", "--silent", "typecheck"], { cwd: join(ROOT, "examples/console"), stdio: "inherit" });
+  if (types.status !== 0) results.push({ label: "console-types", passed: 0, failed: 1, skipped: 0, ok: false });
   const executable = ensureChromium();
   await seed(env);
   const web = await startConsole(env, { quiet: true });
