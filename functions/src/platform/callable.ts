@@ -13,7 +13,7 @@ import { onCall, type CallableOptions, type CallableRequest } from "firebase-fun
 import type { z } from "zod";
 import { currentInvocation, withInvocation } from "./context";
 import { answerByDeadline } from "./deadline";
-import { toHttpsError, transientDependencyError } from "./errors";
+import { toHttpsError } from "./errors";
 import {
   REPLAYED_HEADER,
   runHookedTransaction,
@@ -21,7 +21,7 @@ import {
   splitIdempotencyKey,
   type TransactionHook,
 } from "./idempotency-port";
-import { describeError, log } from "./logger";
+import { logFailure } from "./logger";
 import { observeInvocation } from "./observe";
 import { admit, requirePermission, type Principal, type TenantAdmission } from "./pipeline";
 import { checkRateLimits, clientIp, enforceRateLimits } from "./ratelimit";
@@ -138,11 +138,8 @@ function build<I, R>(spec: FunctionSpec, options: CallableOptions, handler: (ctx
           try {
             return await answerByDeadline(spec, () => execute(spec, request, handler));
           } catch (error) {
-            const httpsError = toHttpsError(error);
-            if (httpsError.code === "internal") log.error("unhandled error", describeError(error));
-            else if (transientDependencyError(error))
-              log.warn("dependency failure answered as retryable", describeError(error));
-            throw httpsError;
+            logFailure(error);
+            throw toHttpsError(error);
           } finally {
             // The callable protocol's body is the handler's exact result: the flag rides as a header.
             if (currentInvocation()?.replayed) request.rawRequest?.res?.setHeader(REPLAYED_HEADER, "true");

@@ -21,7 +21,7 @@ import {
   runIdempotent,
   type TransactionHook,
 } from "./idempotency-port";
-import { describeError, log } from "./logger";
+import { logFailure } from "./logger";
 import { observeInvocation } from "./observe";
 import { admit, type Principal, type TenantAdmission } from "./pipeline";
 import { checkRateLimits, clientIp, enforceRateLimits, RateLimitedError, rateLimitHeaders } from "./ratelimit";
@@ -205,9 +205,7 @@ export function httpsEndpoint<S extends z.ZodType>(
           } catch (error) {
             result = problem(error);
             if (error instanceof RateLimitedError) result.headers = { ...result.headers, ...error.headers };
-            if (result.status === 500) log.error("unhandled error", describeError(error));
-            else if (transientDependencyError(error))
-              log.warn("dependency failure answered as retryable", describeError(error));
+            logFailure(error);
           }
           if (!currentInvocation()?.replayed) return result;
           return { ...result, headers: { ...result.headers, [REPLAYED_HEADER]: "true" } };

@@ -8,6 +8,7 @@
 import * as logger from "firebase-functions/logger";
 import { currentInvocation } from "./context";
 import { runtime } from "./config";
+import { toHttpsError, transientDependencyError } from "./errors";
 
 type Fields = Record<string, unknown>;
 
@@ -59,4 +60,14 @@ export const log = {
 export function describeError(error: unknown): Fields {
   if (error instanceof Error) return { error: error.name, message: error.message, stack: error.stack };
   return { error: String(error) };
+}
+
+/**
+ * Logs why a call failed, as the callable and HTTPS wrappers answer it: an error nothing mapped
+ * (answered `internal`) as an error, a dependency failure answered retryably as a warning. Client
+ * errors are left to the request line.
+ */
+export function logFailure(error: unknown): void {
+  if (toHttpsError(error).code === "internal") log.error("unhandled error", describeError(error));
+  else if (transientDependencyError(error)) log.warn("dependency failure answered as retryable", describeError(error));
 }
