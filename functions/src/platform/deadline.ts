@@ -30,18 +30,24 @@ export async function answerByDeadline<T>(
 ): Promise<T> {
   const seconds = deadlineSeconds(spec);
   let timer: NodeJS.Timeout | undefined;
-  const late = new AppError("unavailable", "The request did not finish in time. Retry later.", {
-    reason: "request-deadline",
-    retryAfterSeconds: RETRY_AFTER_SECONDS,
-  });
+  // The error is built when the deadline passes, not on every call that finishes in time.
+  let late = false;
   const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(late), seconds * 1000);
+    timer = setTimeout(() => {
+      late = true;
+      reject(
+        new AppError("unavailable", "The request did not finish in time. Retry later.", {
+          reason: "request-deadline",
+          retryAfterSeconds: RETRY_AFTER_SECONDS,
+        }),
+      );
+    }, seconds * 1000);
   });
   const running = work();
   try {
     return await Promise.race([running, deadline]);
   } catch (error) {
-    if (error === late) {
+    if (late) {
       log.warn("answered at the request deadline; the work goes on", { fn: spec.name, deadlineSeconds: seconds });
       running.then(
         () => log.info("work past the request deadline finished", { fn: spec.name }),
