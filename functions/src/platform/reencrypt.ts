@@ -11,8 +11,8 @@ const PAGE = 100;
 export interface Rewrite {
   /** Which documents of the group are the caller's (others are not read again). */
   select?: (ref: DocumentReference) => boolean;
-  /** The fields to update (none when nothing changes) and how many values were re-encrypted. */
-  rewrite: (snap: DocumentSnapshot) => { update?: Record<string, unknown>; changed: number };
+  /** The fields to update and how many values were re-encrypted (0: the document is left alone). */
+  rewrite: (snap: DocumentSnapshot) => { update: Record<string, unknown>; changed: number };
 }
 
 /** Walks `group` as described above; calls `onPage(done)` after every page and returns the total changed. */
@@ -32,7 +32,7 @@ export async function rewriteCollectionGroup(
       if (!select(doc.ref)) continue;
       done += await firestore.runTransaction(async (tx) => {
         const { update, changed } = rewrite(await tx.get(doc.ref));
-        if (update && changed > 0) tx.update(doc.ref, update);
+        if (changed > 0) tx.update(doc.ref, update);
         return changed;
       });
     }
