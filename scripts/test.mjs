@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { prometheusForTests } from "./lib/prometheus.mjs";
 import { startRedis } from "./lib/redis.mjs";
-import { build, describeStack, LOCAL_SECRETS, ROOT, startStack } from "./lib/stack.mjs";
+import { build, describeStack, LOCAL_SECRETS, LOG_DIR, ROOT, startStack } from "./lib/stack.mjs";
 
 const jestArgs = process.argv.slice(2);
 // `npm test -- migrate/<path>` runs only the migrator's own jest (migrate/ is a separate package).
@@ -149,10 +149,9 @@ try {
 }
 
 // The proxy logs only faults it survived; they explain odd operation counts, so they are shown.
-const proxyLog = join(ROOT, ".firebase/logs/firestore-ops-proxy.log");
-if (existsSync(proxyLog) && readFileSync(proxyLog, "utf8").trim()) {
-  console.log(`test: the Firestore operation proxy logged:\n${readFileSync(proxyLog, "utf8").trim().split("\n").slice(-40).join("\n")}`);
-}
+const proxyLog = join(LOG_DIR, "firestore-ops-proxy.log");
+const proxyFaults = existsSync(proxyLog) ? readFileSync(proxyLog, "utf8").trim() : "";
+if (proxyFaults) console.log(`test: the Firestore operation proxy logged:\n${proxyFaults.split("\n").slice(-40).join("\n")}`);
 
 const total = results.reduce((acc, r) => ({ passed: acc.passed + r.passed, failed: acc.failed + r.failed, skipped: acc.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
 for (const line of describeStack(stack.java)) console.log(`test: ran on ${line}`);

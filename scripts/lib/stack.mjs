@@ -23,6 +23,8 @@ export const PORTS = Object.fromEntries(
     .map(([k, v]) => [k, v.port + PORT_OFFSET]),
 );
 const HOST = "127.0.0.1";
+/** Where a quiet stack's emulators write their output, one `{name}.log` each. */
+export const LOG_DIR = join(ROOT, ".firebase/logs");
 
 /** Local-only secret values for the emulator (never used in a deployment). */
 export const LOCAL_SECRETS = {
@@ -192,10 +194,13 @@ export async function startStack({ log = console.log, quiet = false, functions =
   for (const line of describeStack(java)) log(line);
   // Quiet stacks log to files, not pipes: a parent busy in spawnSync (the test runner) reads no
   // pipe, and a child whose pipe fills stops mid-write.
-  const logDir = join(ROOT, ".firebase/logs");
-  mkdirSync(logDir, { recursive: true });
-  const logFile = (name) => join(logDir, `${name}.log`);
-  const output = (name) => (quiet ? ["ignore", openSync(logFile(name), "w"), openSync(logFile(name), "a")] : ["ignore", "inherit", "inherit"]);
+  mkdirSync(LOG_DIR, { recursive: true });
+  const logFile = (name) => join(LOG_DIR, `${name}.log`);
+  const output = (name) => {
+    if (!quiet) return ["ignore", "inherit", "inherit"];
+    const fd = openSync(logFile(name), "w");
+    return ["ignore", fd, fd];
+  };
   const children = [];
   const firestoreHost = `${HOST}:${PORTS.firestore}`;
   const opsHost = `${HOST}:${FIRESTORE_OPS_PORT}`;
@@ -279,7 +284,7 @@ export async function startStack({ log = console.log, quiet = false, functions =
   const names = ["the Firestore emulator", "the Pub/Sub emulator", "the Firestore operation proxy", "the firebase-tools emulators"];
   children.forEach((child, i) =>
     child.once("exit", (code, signal) => {
-      if (!stopping && ready) log(`${names[i]} exited unexpectedly (${signal ?? `code ${code}`})${quiet ? `; its log is in ${logDir}` : ""}`);
+      if (!stopping && ready) log(`${names[i]} exited unexpectedly (${signal ?? `code ${code}`})${quiet ? `; its log is in ${LOG_DIR}` : ""}`);
     }),
   );
   const stop = () => {
