@@ -8,7 +8,7 @@
  * Progress is watched the way a web app does: the official `firebase` web SDK, signed in as the
  * user who started the job, listens to the job record with `onSnapshot` under firestore.rules.
  */
-import { createHmac, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
 import { deleteApp, initializeApp } from "firebase/app";
 import { connectAuthEmulator, getAuth, signInWithEmailAndPassword } from "firebase/auth";
 import { connectFirestoreEmulator, doc, initializeFirestore, onSnapshot } from "firebase/firestore";
@@ -19,6 +19,7 @@ import { applyParamDefaults } from "../../src/platform/config";
 import { createWebhookEndpoint } from "../../src/webhooks";
 import { callAs, createTestUser, seedTenant, type TestUser } from "../support/firebase";
 import { callCallable, functionUrl } from "../support/http";
+import { paymentIntentEvent, stripeSignature } from "../support/provider";
 import { Receiver } from "../support/receiver";
 
 jest.setTimeout(5 * 60_000);
@@ -262,29 +263,13 @@ describe("payment events to webhook endpoints", () => {
       createdAt: now,
       updatedAt: now,
     });
-    const eventId = `evt_${randomUUID().replace(/-/g, "")}`;
-    const body = JSON.stringify({
-      id: eventId,
-      object: "event",
+    const { id: eventId, body } = paymentIntentEvent(tenantId, paymentId, {
       type: "payment_intent.succeeded",
-      created: Math.floor(Date.now() / 1000),
-      data: {
-        object: {
-          id: `pi_${paymentId}`,
-          object: "payment_intent",
-          amount: 4200,
-          currency: "eur",
-          metadata: { tenantId, paymentId },
-        },
-      },
+      amount: 4200,
     });
-    const t = Math.floor(Date.now() / 1000);
-    const signature = createHmac("sha256", process.env.PAYMENT_WEBHOOK_SECRET as string)
-      .update(`${t}.${body}`)
-      .digest("hex");
     const res = await fetch(functionUrl("paymentWebhook"), {
       method: "POST",
-      headers: { "content-type": "application/json", "stripe-signature": `t=${t},v1=${signature}` },
+      headers: { "content-type": "application/json", "stripe-signature": stripeSignature(body) },
       body,
     });
     expect(res.status).toBe(200);

@@ -13,17 +13,13 @@ import { Timestamp } from "firebase-admin/firestore";
 import { rootFirestore } from "../../src/platform/admin";
 import { createTestUser, refreshUser, seedTenant, type TestUser } from "../support/firebase";
 import { callCallable, functionUrl } from "../support/http";
+import { stripeSignature } from "../support/provider";
 
 jest.setTimeout(6 * 60_000);
 
-const SECRET = process.env.PAYMENT_WEBHOOK_SECRET as string;
 const db = () => rootFirestore();
 
-function sign(body: string, t = Math.floor(Date.now() / 1000)): string {
-  return `t=${t},v1=${createHmac("sha256", SECRET).update(`${t}.${body}`).digest("hex")}`;
-}
-
-async function send(body: string, header = sign(body)): Promise<number> {
+async function send(body: string, header = stripeSignature(body)): Promise<number> {
   const res = await fetch(functionUrl("paymentWebhook"), {
     method: "POST",
     headers: { "content-type": "application/json", "stripe-signature": header },

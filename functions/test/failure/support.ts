@@ -3,35 +3,17 @@
  * private Firestore endpoint that can be killed and restarted, and a TCP relay that can be cut.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createHmac, randomUUID } from "node:crypto";
 import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { join } from "node:path";
 import { answers, freePort } from "../support/private-firestore";
+import { paymentIntentEvent, stripeSignature } from "../support/provider";
 
 export { freePort };
 
-const SECRET = (): string => process.env.PAYMENT_WEBHOOK_SECRET as string;
-
+/** A signed `payment_intent.processing` event about one of the tenant's payments. */
 export function signedEvent(tenantId: string, paymentId: string): { id: string; body: Buffer; signature: string } {
-  const id = `evt_${randomUUID().replace(/-/g, "")}`;
-  const body = JSON.stringify({
-    id,
-    object: "event",
-    type: "payment_intent.processing",
-    created: Math.floor(Date.now() / 1000),
-    data: {
-      object: {
-        id: `pi_${paymentId}`,
-        object: "payment_intent",
-        amount: 1200,
-        currency: "eur",
-        metadata: { tenantId, paymentId },
-      },
-    },
-  });
-  const t = Math.floor(Date.now() / 1000);
-  const signature = `t=${t},v1=${createHmac("sha256", SECRET()).update(`${t}.${body}`).digest("hex")}`;
-  return { id, body: Buffer.from(body), signature };
+  const { id, body } = paymentIntentEvent(tenantId, paymentId);
+  return { id, body: Buffer.from(body), signature: stripeSignature(body) };
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

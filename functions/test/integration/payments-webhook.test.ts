@@ -7,7 +7,6 @@
  * JSON payloads); test/e2e/payments-webhook.test.ts runs the same flow through the real
  * Cloud Tasks emulator.
  */
-import { createHmac } from "node:crypto";
 import { acknowledge, inboundDeadLetterId, processPaymentTask, type ProcessDeps } from "../../src/payments/inbound";
 import { createPayment, getPayment, paymentWebhook } from "../../src/payments";
 import { rootFirestore } from "../../src/platform/admin";
@@ -25,6 +24,7 @@ import {
   seedTenant,
   type TestUser,
 } from "../support/firebase";
+import { stripeSignature } from "../support/provider";
 
 const SECRET = process.env.PAYMENT_WEBHOOK_SECRET as string;
 
@@ -50,10 +50,6 @@ function taskRecorder(options: { failNext?: number } = {}) {
     return "enqueued";
   };
   return { tasks, enqueue, calls: () => ids.size };
-}
-
-function sign(body: string, t = Math.floor(Date.now() / 1000), secret = SECRET): string {
-  return `t=${t},v1=${createHmac("sha256", secret).update(`${t}.${body}`).digest("hex")}`;
 }
 
 let seq = 0;
@@ -99,7 +95,7 @@ const processDeps = (over: Partial<ProcessDeps> = {}): ProcessDeps => ({
   ...over,
 });
 
-async function deliver(body: string, enqueue: Enqueue, header = sign(body)) {
+async function deliver(body: string, enqueue: Enqueue, header = stripeSignature(body)) {
   return acknowledge(Buffer.from(body), header, ackDeps(enqueue));
 }
 
@@ -167,8 +163,8 @@ describe("acknowledging a provider webhook", () => {
   it("refuses a forged or stale signature with 400 problem+json through the real endpoint, writing nothing", async () => {
     const target = await newPayment();
     const body = providerEvent(target);
-    const forged = sign(body, Math.floor(Date.now() / 1000), "whsec_attacker");
-    const stale = sign(body, Math.floor(Date.now() / 1000) - 301);
+    const forged = stripeSignature(body, Math.floor(Date.now() / 1000), "whsec_attacker");
+    const stale = stripeSignature(body, Math.floor(Date.now() / 1000) - 301);
     for (const [header, reason] of [
       [forged, "bad-signature"],
       [stale, "stale-timestamp"],
@@ -204,7 +200,10 @@ describe("acknowledging a provider webhook", () => {
     ]) {
       const body = providerEvent(target, "payment_intent.succeeded", { providerId: "pi_route" });
       const { result, ops } = await countOps(() =>
-        callHttps(paymentWebhook, { rawBody: Buffer.from(body), headers: { "stripe-signature": sign(body) } }),
+        callHttps(paymentWebhook, {
+          rawBody: Buffer.from(body),
+          headers: { "stripe-signature": stripeSignature(body) },
+        }),
       );
       expect(result).toMatchObject({ status: 200, body: { received: true, ignored: "unroutable" } });
       const eventId = JSON.parse(body).id as string;
@@ -214,7 +213,7 @@ describe("acknowledging a provider webhook", () => {
       // The provider's retry is acknowledged the same way, and nothing is queued either time.
       const retry = await callHttps(paymentWebhook, {
         rawBody: Buffer.from(body),
-        headers: { "stripe-signature": sign(body) },
+        headers: { "stripe-signature": stripeSignature(body) },
       });
       expect(retry.status).toBe(200);
     }
