@@ -8,7 +8,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, readFileSync, rmSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import { prometheusForTests } from "./lib/prometheus.mjs";
 import { startRedis } from "./lib/redis.mjs";
 import { build, describeStack, LOCAL_SECRETS, LOG_DIR, ROOT, startStack } from "./lib/stack.mjs";
@@ -20,6 +20,8 @@ const migrateOnly = jestArgs.length > 0 && jestArgs.every((a) => a.startsWith("m
 // `npm test -- examples/console` only the console's browser tests; both may be given.
 const webOnly = jestArgs.length > 0 && jestArgs.every((a) => a.startsWith("client/") || a.startsWith("examples/console"));
 const results = [];
+/** Every failed test with the start of its message, repeated at the end where CI's tail shows it. */
+const failures = [];
 const reportDir = join(ROOT, ".firebase/test-reports");
 rmSync(reportDir, { recursive: true, force: true });
 mkdirSync(reportDir, { recursive: true });
@@ -43,6 +45,11 @@ function jest(label, cwd, args, env = process.env) {
     skipped: (report?.numPendingTests ?? 0) + (report?.numTodoTests ?? 0),
     ok: result.status === 0,
   });
+  for (const file of report?.testResults ?? []) {
+    const where = relative(ROOT, file.name);
+    if (file.testExecError || (file.status === "failed" && file.assertionResults.length === 0)) failures.push({ label, name: where, message: file.failureMessage ?? "" });
+    for (const a of file.assertionResults) if (a.status === "failed") failures.push({ label, name: `${where}: ${a.fullName}`, message: a.failureMessages.join("\n") });
+  }
   return result.status === 0;
 }
 
@@ -61,6 +68,8 @@ function nodeTests(label, cwd, paths, env) {
   const tap = existsSync(tapFile) ? readFileSync(tapFile, "utf8") : "";
   const count = (name) => Number(tap.match(new RegExp(`^# ${name} (\\d+)$`, "m"))?.[1] ?? 0);
   results.push({ label, passed: count("pass"), failed: count("fail") || (result.status === 0 ? 0 : 1), skipped: count("skipped") + count("todo"), ok: result.status === 0 });
+  // A failed test's TAP entry: `not ok N - name`, then its indented YAML block (error, stack).
+  for (const m of tap.matchAll(/^\s*not ok \d+ - (.*)\n((?:\s+.*\n)*?)\s*\.\.\.$/gm)) failures.push({ label, name: m[1], message: m[2].replace(/^\s*(---|duration_ms:.*)\n/gm, "") });
 }
 
 /** The console type-checked, then browser tests: the demo tenant seeded, the console served, Debian's Chromium (installed when missing). */
@@ -155,6 +164,10 @@ if (proxyFaults) console.log(`test: the Firestore operation proxy logged:\n${pro
 
 const total = results.reduce((acc, r) => ({ passed: acc.passed + r.passed, failed: acc.failed + r.failed, skipped: acc.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
 for (const line of describeStack(stack.java)) console.log(`test: ran on ${line}`);
+for (const f of failures.slice(0, 20)) {
+  const message = f.message.replace(/\x1b\[[0-9;]*m/g, "").trim().split("\n").slice(0, 12).join("\n    ");
+  console.log(`test: FAILED ${f.label}: ${f.name}\n    ${message}`);
+}
 for (const r of results) console.log(`test: ${r.label}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
 console.log(`${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
 process.exit(results.every((r) => r.ok) ? 0 : 1);
