@@ -114,7 +114,22 @@ test("two tabs rotating at once end with one session, not a reuse lock-out", asy
   const second = await context.newPage();
   await second.goto(CONSOLE_URL);
   await second.getByTestId("who").getByText("owner@demo.test").waitFor();
-  await Promise.all([page.getByTestId("rotate").click(), second.getByTestId("rotate").click()]);
+  // "At once" is arranged, not left to timing: the first tab's refreshSession is held until the
+  // second tab has read the token and waits for the refresh lock.
+  let arrived;
+  const held = new Promise((resolve) => (arrived = resolve));
+  let release;
+  const released = new Promise((resolve) => (release = resolve));
+  await page.route("**/refreshSession", async (route) => {
+    arrived();
+    await released;
+    await route.continue();
+  });
+  await page.getByTestId("rotate").click();
+  await held;
+  await second.getByTestId("rotate").click();
+  await second.waitForFunction(async () => (await navigator.locks.query()).pending.length > 0);
+  release();
   await page
     .getByTestId("rotated")
     .filter({ hasText: /Rotated/ })
@@ -123,6 +138,7 @@ test("two tabs rotating at once end with one session, not a reuse lock-out", asy
     .getByTestId("rotated")
     .filter({ hasText: /Rotated/ })
     .waitFor();
+  await page.unroute("**/refreshSession");
   const first = await page.getByTestId("rotated").textContent();
   const other = await second.getByTestId("rotated").textContent();
   assert.equal(first, other, "both tabs hold the same newest token");
@@ -140,23 +156,23 @@ test("two tabs rotating at once end with one session, not a reuse lock-out", asy
 });
 
 test("starts a job that runs on the local stack and watches its progress to the end", async () => {
+  // Every state the listener puts on the page, recorded in the page, so none is missed by sampling.
+  await page.getByTestId("job-live").evaluate((live) => {
+    window.jobStates = [];
+    const record = () => window.jobStates.push(live.querySelector('[data-testid="job-progress"]')?.textContent ?? "");
+    new MutationObserver(record).observe(live, { childList: true, characterData: true, subtree: true });
+  });
   const form = page.getByTestId("job-form");
   await form.locator('input[name="type"]').fill("example.steps");
   await form.locator('input[name="input"]').fill('{"steps": 5, "stepMs": 400}');
   await form.locator('button[type="submit"]').click();
   const progress = page.getByTestId("job-progress");
-  const seen = new Set();
-  // Every state the listener shows, until the job is done: progress moves while it runs.
-  for (let i = 0; i < 240; i++) {
-    const text = (await progress.textContent().catch(() => "")) ?? "";
-    if (text) seen.add(text.trim());
-    if (text.startsWith("succeeded") || text.startsWith("failed")) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await progress.filter({ hasText: /^(succeeded|failed)/ }).waitFor();
   assert.match(await progress.textContent(), /^succeeded 5\/5/);
+  const seen = await page.evaluate(() => window.jobStates);
   assert.ok(
-    [...seen].some((t) => /^running [1-4]\/5/.test(t)),
-    `saw ${[...seen].join(" | ")}`,
+    seen.some((t) => /^running [1-4]\/5/.test(t)),
+    `saw ${seen.join(" | ")}`,
   );
   await shot(page, "06-job-done");
 });
