@@ -56,7 +56,6 @@ wire(
 );
 // rbac
 wire(() => require("./rbac"), ["listRoles", "createRole", "updateRole", "deleteRole", "assignRoles"]);
-// idempotency
 // sessions and mfa
 wire(
   () => require("./sessions"),
