@@ -165,7 +165,9 @@ if (proxyFaults) console.log(`test: the Firestore operation proxy logged:\n${pro
 const total = results.reduce((acc, r) => ({ passed: acc.passed + r.passed, failed: acc.failed + r.failed, skipped: acc.skipped + r.skipped }), { passed: 0, failed: 0, skipped: 0 });
 for (const line of describeStack(stack.java)) console.log(`test: ran on ${line}`);
 for (const f of failures.slice(0, 20)) {
-  const message = f.message.replace(/\x1b\[[0-9;]*m/g, "").trim().split("\n").slice(0, 12).join("\n    ");
+  const lines = f.message.replace(/\x1b\[[0-9;]*m/g, "").trim().split("\n");
+  // The assertion and the test's own frames; library frames only lengthen the tail.
+  const message = lines.filter((l) => !/node_modules|node:internal|<anonymous>/.test(l)).slice(0, 12).join("\n    ");
   console.log(`test: FAILED ${f.label}: ${f.name}\n    ${message}`);
 }
 for (const r of results) console.log(`test: ${r.label}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
