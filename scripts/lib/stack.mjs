@@ -202,26 +202,41 @@ export async function startStack({ log = console.log, quiet = false, functions =
     return ["ignore", fd, fd];
   };
   const children = [];
+  let ready = false;
+  let stopping = false;
+  // Once the stack is up, a child that ends on its own is reported; the tests would only see refusals.
+  const watched = (name, child) => {
+    child.once("exit", (code, signal) => {
+      if (!stopping && ready) log(`${name} exited unexpectedly (${signal ?? `code ${code}`})${quiet ? `; its log is in ${LOG_DIR}` : ""}`);
+    });
+    return child;
+  };
   const firestoreHost = `${HOST}:${PORTS.firestore}`;
   const opsHost = `${HOST}:${FIRESTORE_OPS_PORT}`;
   try {
     children.push(
-      startChild(
-        "java",
-        [
-          "-cp",
-          firestoreJar,
-          "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
-          "start",
-          `--host=${HOST}`,
-          `--port=${PORTS.firestore}`,
-          `--rules=${join(ROOT, "firestore.rules")}`,
-          `--functions_emulator=${HOST}:${PORTS.functions}`,
-        ],
-        { stdio: quiet ? output("firestore-emulator") : "ignore" },
+      watched(
+        "the Firestore emulator",
+        startChild(
+          "java",
+          [
+            "-cp",
+            firestoreJar,
+            "com.google.cloud.datastore.emulator.firestore.CloudFirestore",
+            "start",
+            `--host=${HOST}`,
+            `--port=${PORTS.firestore}`,
+            `--rules=${join(ROOT, "firestore.rules")}`,
+            `--functions_emulator=${HOST}:${PORTS.functions}`,
+          ],
+          { stdio: quiet ? output("firestore-emulator") : "ignore" },
+        ),
       ),
-      startChild("java", ["-jar", pubsubJar, `--host=${HOST}`, `--port=${PORTS.pubsub}`], { stdio: quiet ? output("pubsub-emulator") : "ignore" }),
-      startChild(process.execPath, [join(ROOT, "scripts/lib/firestore-ops-proxy.mjs"), "--port", String(FIRESTORE_OPS_PORT), "--upstream", firestoreHost], { stdio: output("firestore-ops-proxy") }),
+      watched("the Pub/Sub emulator", startChild("java", ["-jar", pubsubJar, `--host=${HOST}`, `--port=${PORTS.pubsub}`], { stdio: quiet ? output("pubsub-emulator") : "ignore" })),
+      watched(
+        "the Firestore operation proxy",
+        startChild(process.execPath, [join(ROOT, "scripts/lib/firestore-ops-proxy.mjs"), "--port", String(FIRESTORE_OPS_PORT), "--upstream", firestoreHost], { stdio: output("firestore-ops-proxy") }),
+      ),
     );
     await Promise.all([
       waitFor(() => portOpen(PORTS.firestore), "the Firestore emulator", 60_000),
@@ -249,14 +264,13 @@ export async function startStack({ log = console.log, quiet = false, functions =
   const withUi = existsSync(uiCache) && readdirSync(uiCache).some((f) => f.startsWith("ui-"));
   const configPath = writeLocalConfig(withUi, test, params);
   const firebaseBin = join(ROOT, "node_modules/firebase-tools/lib/bin/firebase.js");
-  const firebaseProc = spawn(process.execPath, [firebaseBin, "emulators:start", "--only", only.join(","), "--project", PROJECT_ID, "--config", configPath], {
+  const firebaseProc = watched("the firebase-tools emulators", spawn(process.execPath, [firebaseBin, "emulators:start", "--only", only.join(","), "--project", PROJECT_ID, "--config", configPath], {
     stdio: quiet ? output("firebase-emulators") : ["ignore", "pipe", "inherit"],
     detached: true,
     env: { ...process.env, FIRESTORE_EMULATOR_HOST: opsHost, PUBSUB_EMULATOR_HOST: env.PUBSUB_EMULATOR_HOST, GCLOUD_PROJECT: PROJECT_ID },
     cwd: ROOT,
-  });
+  }));
   children.push(firebaseProc);
-  let ready = false;
   const readyPromise = new Promise((resolveReady, reject) => {
     const isReady = (text) => {
       if (!ready && text.includes("All emulators ready")) {
@@ -280,13 +294,6 @@ export async function startStack({ log = console.log, quiet = false, functions =
       if (!ready) reject(new Error(`firebase emulators exited with ${code} before becoming ready`));
     });
   });
-  let stopping = false;
-  const names = ["the Firestore emulator", "the Pub/Sub emulator", "the Firestore operation proxy", "the firebase-tools emulators"];
-  children.forEach((child, i) =>
-    child.once("exit", (code, signal) => {
-      if (!stopping && ready) log(`${names[i]} exited unexpectedly (${signal ?? `code ${code}`})${quiet ? `; its log is in ${LOG_DIR}` : ""}`);
-    }),
-  );
   const stop = () => {
     stopping = true;
     return stopChildren(children);
